@@ -1,0 +1,89 @@
+"""What a wire dialect must provide. Handlers use only this interface, never a dialect's name.
+
+The differences between S3 and COS are data here (header prefix, namespace, limits, names of
+values) plus a few methods each dialect implements (addressing, authentication, errors).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from email.utils import formatdate
+from typing import ClassVar
+
+from ..core.auth import Keyring
+from ..core.errors import ShoalError
+from . import xmldoc
+from .request import Request
+from .response import Response
+
+
+class Dialect:
+    name: ClassVar[str]
+    prefix: ClassVar[str]  # "x-amz-" / "x-cos-"
+    xmlns: ClassVar[str | None]
+    server: ClassVar[str]
+    min_part_size: int = 5 * 1024 * 1024
+    max_key_bytes: ClassVar[int] = 1024
+    consecutive_parts: ClassVar[bool] = False
+    storage_classes: ClassVar[frozenset[str]]
+    default_content_type: ClassVar[str] = "binary/octet-stream"
+    kms_algorithm: ClassVar[str]  # "aws:kms" / "cos/kms"
+    kms_key_header: ClassVar[str]
+    group_uri_base: ClassVar[str]  # ".../groups/global/"
+    canned_acls: ClassVar[frozenset[str]]
+    emit_standard_storage_class: ClassVar[bool] = False
+    crc64_header: ClassVar[str | None] = None  # COS: x-cos-hash-crc64ecma
+
+    def h(self, suffix: str) -> str:
+        """Dialect header name: ``h("meta-")`` -> ``x-amz-meta-``."""
+        return self.prefix + suffix
+
+    # -- per-request hooks, implemented by each dialect -----------------------------------
+    def matches(self, req: Request) -> bool:
+        raise NotImplementedError
+
+    def address(self, req: Request) -> tuple[str | None, str | None]:
+        """(bucket, key) from Host and path."""
+        raise NotImplementedError
+
+    async def authenticate(self, req: Request, keys: Keyring) -> None:
+        """Verify the signature, set ``req.principal`` and ``req.body`` (a verifying stream)."""
+        raise NotImplementedError
+
+    def error_code(self, err: ShoalError) -> tuple[int, str]:
+        return err.status, err.code
+
+    def error_fields(self, req: Request, err: ShoalError) -> list[str]:
+        raise NotImplementedError
+
+    def location(self, req: Request, bucket: str, key: str) -> str:
+        raise NotImplementedError
+
+    def copy_source(self, value: str) -> tuple[str, str, str | None]:
+        """Parse a copy-source header into (bucket, key, version id)."""
+        raise NotImplementedError
+
+    # -- shared behaviour -----------------------------------------------------------------
+    def new_request_id(self) -> str:
+        return os.urandom(8).hex().upper()
+
+    def base_headers(self, req: Request) -> dict[str, str]:
+        return {
+            self.h("request-id"): req.request_id,
+            "Server": self.server,
+            "Date": formatdate(time.time(), usegmt=True),
+        }
+
+    def xml(self, root: str, parts: list[str]) -> bytes:
+        return xmldoc.doc(root, parts, self.xmlns)
+
+    def render_error(self, req: Request, err: ShoalError) -> Response:
+        status, code = self.error_code(err)
+        headers = {"Content-Type": "application/xml"}
+        if status == 304 or req.method == "HEAD":
+            return Response(status, headers if status != 304 else {}, b"", head=True)
+        parts = [xmldoc.E("Code", code), xmldoc.E("Message", err.message)]
+        parts += self.error_fields(req, err)
+        body = xmldoc.DECL.encode() + xmldoc.raw("Error", "".join(parts)).encode()
+        return Response(status, headers, body)

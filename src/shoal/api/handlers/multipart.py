@@ -1,0 +1,226 @@
+"""Multipart upload operations, shared by both dialects."""
+
+from __future__ import annotations
+
+from ...core.errors import ShoalError
+from ...core.ingest import CHECKSUM_ALGOS
+from ...core.model import ByteRange, Upload
+from ...core.multipart import CompletePart, check_part_number
+from ...core.objects import check_conditions
+from .. import xmldoc
+from ..body import expect_for, read_document
+from ..context import Ctx
+from ..headers import conditions, encode_key, object_meta, sse_from_headers, sse_response_headers
+from ..response import Response
+from ..xmldoc import E, boolean, iso8601, raw
+from .object import check_sse_c_read
+
+MAX_LIST = 1000
+
+
+async def create_multipart_upload(ctx: Ctx) -> Response:
+    req, d = ctx.req, ctx.d
+    meta = object_meta(req, d)
+    algo = req.headers.get(d.h("checksum-algorithm"))
+    ctype = req.headers.get(d.h("checksum-type"))
+    if algo is not None and algo.lower() not in CHECKSUM_ALGOS:
+        raise ShoalError("InvalidRequest", "Checksum algorithm provided is unsupported.")
+    if ctype is not None and ctype.upper() not in ("COMPOSITE", "FULL_OBJECT"):
+        raise ShoalError("InvalidRequest", "Checksum type provided is unsupported.")
+    upload = await ctx.core.multipart.initiate(
+        ctx.bucket, ctx.key, meta, ctx.owner, algo.upper() if algo else None,
+        ctype.upper() if ctype else None)
+    doc = d.xml("InitiateMultipartUploadResult", [
+        E("Bucket", ctx.bucket), E("Key", ctx.key), E("UploadId", upload.upload_id)])
+    headers = sse_response_headers(meta.sse, d)
+    if algo:
+        headers[d.h("checksum-algorithm")] = algo.upper()
+        headers[d.h("checksum-type")] = (ctype or "COMPOSITE").upper()
+    return Response.xml(doc, headers=headers)
+
+
+async def _upload(ctx: Ctx) -> Upload:
+    upload_id = ctx.req.args.get("uploadId", "")
+    return await ctx.core.multipart.get(ctx.bucket, ctx.key, upload_id)
+
+
+def _check_sse_c(ctx: Ctx, upload: Upload) -> None:
+    """Parts of an SSE-C upload must carry the same customer key as Initiate."""
+    sse = upload.meta.sse or {}
+    given = sse_from_headers(ctx.req, ctx.d)
+    if sse.get("algorithm") == "SSE-C":
+        if not given or given.get("customer_key_md5") != sse.get("customer_key_md5"):
+            raise ShoalError("InvalidRequest", "The multipart upload initiate requested "
+                             "encryption. Subsequent part requests must include the "
+                             "appropriate encryption parameters.")
+    elif given and given.get("algorithm") == "SSE-C":
+        raise ShoalError("InvalidRequest", "The multipart upload initiate did not request "
+                         "customer-provided encryption.")
+
+
+def _part_headers(ctx: Ctx, upload: Upload, etag: str, checksums: dict[str, str],
+                  crc64: int | None) -> dict[str, str]:
+    h = {"ETag": f'"{etag}"'}
+    h.update(sse_response_headers(upload.meta.sse, ctx.d))
+    for algo, value in checksums.items():
+        h[ctx.d.h(f"checksum-{algo}")] = value
+    if ctx.d.crc64_header and crc64 is not None:
+        h[ctx.d.crc64_header] = str(crc64)
+    return h
+
+
+async def upload_part(ctx: Ctx) -> Response:
+    req = ctx.req
+    number = check_part_number(req.args.get("partNumber"))
+    upload = await _upload(ctx)
+    _check_sse_c(ctx, upload)
+    expect = expect_for(req, ctx.d.prefix)
+    assert req.body is not None
+    part = await ctx.core.multipart.upload_part(upload, number, req.body, expect)
+    return Response.empty(200, _part_headers(ctx, upload, part.etag, part.checksums,
+                                             part.crc64ecma))
+
+
+def _copy_range(value: str | None, size: int) -> ByteRange | None:
+    if value is None:
+        return None
+    spec = value.strip()
+    if not spec.startswith("bytes=") or "," in spec:
+        raise ShoalError("InvalidArgument", "The x-amz-copy-source-range value must be of the "
+                         "form bytes=first-last where first and last are the zero-based offsets "
+                         "of the first and last bytes to copy")
+    first_s, _, last_s = spec[6:].partition("-")
+    if not first_s.isdigit() or not last_s.isdigit() or int(last_s) < int(first_s):
+        raise ShoalError("InvalidArgument", "The x-amz-copy-source-range value must be of the "
+                         "form bytes=first-last where first and last are the zero-based offsets "
+                         "of the first and last bytes to copy")
+    first, last = int(first_s), int(last_s)
+    if last >= size:
+        raise ShoalError("InvalidRange", ActualObjectSize=str(size), RangeRequested=value)
+    return ByteRange(first, last)
+
+
+async def upload_part_copy(ctx: Ctx) -> Response:
+    req, d = ctx.req, ctx.d
+    number = check_part_number(req.args.get("partNumber"))
+    upload = await _upload(ctx)
+    _check_sse_c(ctx, upload)
+    src_bucket, src_key, version = d.copy_source(req.headers[d.h("copy-source")])
+    if version not in (None, "", "null"):
+        raise ShoalError("NoSuchVersion", "The specified version does not exist.",
+                         Key=src_key, VersionId=version)
+    src = await ctx.core.objects.head(src_bucket, src_key)
+    check_conditions(conditions(req, d.h("copy-source-if-")), src, copy_source=True)
+    check_sse_c_read(ctx, src, copy_source=True)
+    rng = _copy_range(req.headers.get(d.h("copy-source-range")), src.size)
+    part = await ctx.core.multipart.upload_part_copy(upload, number, src, rng)
+    doc = d.xml("CopyPartResult", [E("LastModified", iso8601(part.last_modified)),
+                                   E("ETag", f'"{part.etag}"')])
+    headers = sse_response_headers(upload.meta.sse, d)
+    if d.crc64_header and part.crc64ecma is not None:
+        headers[d.crc64_header] = str(part.crc64ecma)
+    return Response.xml(doc, headers=headers)
+
+
+def _parse_complete(body: bytes) -> list[CompletePart]:
+    root = xmldoc.parse(body)
+    if root.tag != "CompleteMultipartUpload":
+        raise ShoalError("MalformedXML")
+    parts: list[CompletePart] = []
+    for el in root.findall("Part"):
+        num, etag = xmldoc.text(el, "PartNumber"), xmldoc.text(el, "ETag")
+        if num is None or etag is None or not num.strip().isdigit():
+            raise ShoalError("MalformedXML")
+        sums = {a: v for a in CHECKSUM_ALGOS
+                if (v := xmldoc.text(el, f"Checksum{a.upper()}")) is not None}
+        n = int(num)
+        if not 1 <= n <= 10000:
+            raise ShoalError("InvalidArgument", "Part number must be an integer between 1 and "
+                             "10000, inclusive", ArgumentName="partNumber", ArgumentValue=num)
+        parts.append(CompletePart(n, etag.strip(), sums))
+    if not parts or len(parts) > 10000:
+        raise ShoalError("MalformedXML")
+    return parts
+
+
+async def complete_multipart_upload(ctx: Ctx) -> Response:
+    d = ctx.d
+    upload = await _upload(ctx)
+    wanted = _parse_complete(await read_document(ctx.req))
+    record = await ctx.core.multipart.complete(upload, wanted, d.min_part_size,
+                                               d.consecutive_parts)
+    parts = [E("Location", d.location(ctx.req, ctx.bucket, ctx.key)), E("Bucket", ctx.bucket),
+             E("Key", ctx.key), E("ETag", f'"{record.etag}"')]
+    for algo, value in record.checksums.items():
+        parts.append(E(f"Checksum{algo.upper()}", value))
+    if record.checksum_type:
+        parts.append(E("ChecksumType", record.checksum_type))
+    headers = sse_response_headers(record.meta.sse, d)
+    if d.crc64_header and record.crc64ecma is not None:
+        headers[d.crc64_header] = str(record.crc64ecma)
+    return Response.xml(d.xml("CompleteMultipartUploadResult", parts), headers=headers)
+
+
+async def abort_multipart_upload(ctx: Ctx) -> Response:
+    upload = await _upload(ctx)
+    await ctx.core.multipart.abort(upload)
+    return Response.empty(204)
+
+
+def _who(ctx: Ctx, user_id: str) -> str:
+    name = ctx.req.principal.display_name if user_id == ctx.owner else user_id
+    return E("ID", user_id) + E("DisplayName", name)
+
+
+async def list_parts(ctx: Ctx) -> Response:
+    upload = await _upload(ctx)
+    url = ctx.req.args.get("encoding-type") == "url"
+    marker = ctx.int_arg("part-number-marker", 0, 0)
+    max_parts = ctx.int_arg("max-parts", MAX_LIST, 0, MAX_LIST)
+    parts, truncated = await ctx.core.multipart.list_parts(upload, marker, max_parts)
+    items = [E("Bucket", ctx.bucket), E("Key", encode_key(ctx.key, url)),
+             E("UploadId", upload.upload_id)]
+    if url:
+        items.append(E("EncodingType", "url"))
+    items += [raw("Initiator", _who(ctx, upload.owner)), raw("Owner", _who(ctx, upload.owner)),
+              E("StorageClass", upload.meta.storage_class), E("PartNumberMarker", marker),
+              E("NextPartNumberMarker", parts[-1].number if parts else 0),
+              E("MaxParts", max_parts), E("IsTruncated", boolean(truncated))]
+    if upload.checksum_algorithm:
+        items.append(E("ChecksumAlgorithm", upload.checksum_algorithm))
+    for p in parts:
+        inner = (E("PartNumber", p.number) + E("LastModified", iso8601(p.last_modified))
+                 + E("ETag", f'"{p.etag}"') + E("Size", p.size))
+        for algo, value in p.checksums.items():
+            inner += E(f"Checksum{algo.upper()}", value)
+        items.append(raw("Part", inner))
+    return Response.xml(ctx.d.xml("ListPartsResult", items))
+
+
+async def list_multipart_uploads(ctx: Ctx) -> Response:
+    args = ctx.req.args
+    url = args.get("encoding-type") == "url"
+    prefix, delimiter = args.get("prefix", ""), args.get("delimiter", "")
+    key_marker, id_marker = args.get("key-marker", ""), args.get("upload-id-marker", "")
+    max_uploads = ctx.int_arg("max-uploads", MAX_LIST, 0, MAX_LIST)
+    res = await ctx.core.multipart.list_uploads(ctx.bucket, prefix, delimiter, key_marker,
+                                                id_marker, max_uploads)
+    items = [E("Bucket", ctx.bucket)]
+    if url:
+        items.append(E("EncodingType", "url"))
+    items += [E("KeyMarker", encode_key(key_marker, url)), E("UploadIdMarker", id_marker),
+              E("NextKeyMarker", encode_key(res.next_key_marker, url)),
+              E("NextUploadIdMarker", res.next_upload_id_marker)]
+    if delimiter:
+        items.append(E("Delimiter", encode_key(delimiter, url)))
+    items += [E("Prefix", encode_key(prefix, url)), E("MaxUploads", max_uploads),
+              E("IsTruncated", boolean(res.truncated))]
+    for up in res.uploads:
+        items.append(raw("Upload", E("Key", encode_key(up.key, url))
+                         + E("UploadId", up.upload_id)
+                         + raw("Initiator", _who(ctx, up.owner))
+                         + raw("Owner", _who(ctx, up.owner))
+                         + E("StorageClass", up.meta.storage_class)
+                         + E("Initiated", iso8601(up.initiated))))
+    items += [raw("CommonPrefixes", E("Prefix", encode_key(p, url))) for p in res.prefixes]
+    return Response.xml(ctx.d.xml("ListMultipartUploadsResult", items))

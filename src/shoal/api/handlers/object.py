@@ -1,0 +1,210 @@
+"""Object operations: Put, Get, Head, Delete, Copy, DeleteObjects."""
+
+from __future__ import annotations
+
+from ...core.conditions import parse_range
+from ...core.errors import ShoalError
+from ...core.model import ByteRange, ObjectRecord
+from ...core.objects import check_conditions
+from .. import xmldoc
+from ..body import expect_for, read_document
+from ..context import Ctx
+from ..headers import (
+    conditions,
+    object_headers,
+    object_meta,
+    response_overrides,
+    sse_from_headers,
+    sse_response_headers,
+)
+from ..response import Response
+from ..xmldoc import E, iso8601, raw
+
+MAX_DELETE = 1000
+
+
+def _write_headers(ctx: Ctx, record: ObjectRecord) -> dict[str, str]:
+    h = {"ETag": f'"{record.etag}"'}
+    h.update(sse_response_headers(record.meta.sse, ctx.d))
+    for algo, value in record.checksums.items():
+        h[ctx.d.h(f"checksum-{algo}")] = value
+    if ctx.d.crc64_header and record.crc64ecma is not None:
+        h[ctx.d.crc64_header] = str(record.crc64ecma)
+    return h
+
+
+async def put_object(ctx: Ctx) -> Response:
+    req = ctx.req
+    meta = object_meta(req, ctx.d)
+    expect = expect_for(req, ctx.d.prefix)
+    expect.max_size = ctx.config.max_put_size
+    if expect.size is not None and expect.size > ctx.config.max_put_size:
+        raise ShoalError("EntityTooLarge", ProposedSize=str(expect.size),
+                         MaxSizeAllowed=str(ctx.config.max_put_size))
+    assert req.body is not None
+    record = await ctx.core.objects.put(ctx.bucket, ctx.key, meta, req.body, expect, ctx.owner)
+    return Response.empty(200, _write_headers(ctx, record))
+
+
+async def _get_or_head(ctx: Ctx, head: bool) -> Response:
+    req = ctx.req
+    record = await ctx.core.objects.head(ctx.bucket, ctx.key)
+    check_sse_c_read(ctx, record)
+    try:
+        check_conditions(conditions(req), record)
+    except ShoalError as err:
+        if err.code == "NotModified":
+            return Response(304, {"ETag": f'"{record.etag}"',
+                                  "Last-Modified": object_headers(record, ctx.d, req)[
+                                      "Last-Modified"]}, b"", head=True)
+        raise
+    headers = object_headers(record, ctx.d, req)
+    rng: ByteRange | None = None
+    status = 200
+    part_number = req.args.get("partNumber")
+    if part_number is not None:
+        rng = _part_range(record, part_number)
+        if record.parts:
+            headers[ctx.d.h("mp-parts-count")] = str(len(record.parts))
+        if rng is not None:
+            status = 206
+    elif "range" in req.headers:
+        rng = parse_range(req.headers["range"], record.size)
+        if rng is not None:
+            status = 206
+    if rng is not None and (status == 206):
+        headers["Content-Range"] = f"bytes {rng.first}-{rng.last}/{record.size}"
+        # A whole-object checksum does not describe a range of it.
+        for name in [n for n in headers if n.startswith(ctx.d.h("checksum-"))]:
+            del headers[name]
+    length = rng.length if rng is not None else record.size
+    headers["Content-Length"] = str(length)
+    if req.method == "GET":
+        headers.update(response_overrides(req))
+    if head or length == 0:
+        return Response(status, headers, b"", length=length, head=True)
+    return Response(status, headers, ctx.core.objects.read(record, rng), length=length)
+
+
+def _part_range(record: ObjectRecord, value: str) -> ByteRange | None:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1 or n > 10000:
+        raise ShoalError("InvalidArgument", "Part number must be an integer between 1 and "
+                         "10000, inclusive", ArgumentName="partNumber", ArgumentValue=value)
+    if not record.parts:
+        if n != 1:
+            raise ShoalError("InvalidPartNumber", "The requested partnumber is not "
+                             "satisfiable", PartNumberRequested=value)
+        return None
+    if n > len(record.parts):
+        raise ShoalError("InvalidPartNumber", "The requested partnumber is not satisfiable",
+                         PartNumberRequested=value, ActualPartCount=str(len(record.parts)))
+    first = sum(p.size for p in record.parts[: n - 1])
+    size = record.parts[n - 1].size
+    if size == 0:
+        return None
+    return ByteRange(first, first + size - 1)
+
+
+def check_sse_c_read(ctx: Ctx, record: ObjectRecord, copy_source: bool = False) -> None:
+    """An SSE-C object can only be read with its key; other objects must not be sent one."""
+    given = sse_from_headers(ctx.req, ctx.d, copy_source=copy_source)
+    sse = record.meta.sse or {}
+    if sse.get("algorithm") == "SSE-C":
+        if not given or given.get("algorithm") != "SSE-C":
+            raise ShoalError("InvalidRequest", "The object was stored using a form of Server "
+                             "Side Encryption. The correct parameters must be provided to "
+                             "retrieve the object.")
+        if given["customer_key_md5"] != sse["customer_key_md5"]:
+            raise ShoalError("AccessDenied", "Access Denied")
+    elif given and given.get("algorithm") == "SSE-C":
+        raise ShoalError("InvalidRequest", "The encryption parameters are not applicable to "
+                         "this object.")
+
+
+async def get_object(ctx: Ctx) -> Response:
+    return await _get_or_head(ctx, head=False)
+
+
+async def head_object(ctx: Ctx) -> Response:
+    return await _get_or_head(ctx, head=True)
+
+
+async def delete_object(ctx: Ctx) -> Response:
+    await ctx.core.objects.delete(ctx.bucket, ctx.key)
+    return Response.empty(204)
+
+
+async def copy_object(ctx: Ctx) -> Response:
+    req, d = ctx.req, ctx.d
+    src_bucket, src_key, version = d.copy_source(req.headers[d.h("copy-source")])
+    if version not in (None, "", "null"):
+        raise ShoalError("NoSuchVersion", "The specified version does not exist.",
+                         Key=src_key, VersionId=version)
+    src = await ctx.core.objects.head(src_bucket, src_key)
+    check_conditions(conditions(req, d.h("copy-source-if-")), src, copy_source=True)
+    check_sse_c_read(ctx, src, copy_source=True)
+    if src.size > ctx.config.max_put_size:
+        raise ShoalError("InvalidRequest", "The specified copy source is larger than the "
+                         "maximum allowable size for a copy source: 5368709120")
+    directive = req.headers.get(d.h("metadata-directive"), "COPY").upper()
+    if directive not in ("COPY", "REPLACE", "REPLACED"):
+        raise ShoalError("InvalidArgument", "Unknown metadata directive.",
+                         ArgumentName=d.h("metadata-directive"), ArgumentValue=directive)
+    new_meta = object_meta(req, d)
+    if directive == "COPY":
+        meta = src.meta.__class__.from_json(src.meta.to_json())
+        meta.storage_class = new_meta.storage_class if d.h("storage-class") in req.headers \
+            else src.meta.storage_class
+        meta.sse = new_meta.sse
+        meta.acl = new_meta.acl
+    else:
+        meta = new_meta
+    tag_directive = req.headers.get(d.h("tagging-directive"), "COPY").upper()
+    if tag_directive == "REPLACE":
+        meta.tags = new_meta.tags
+    elif directive != "COPY":
+        meta.tags = list(src.meta.tags)
+    same = src_bucket == ctx.bucket and src_key == ctx.key
+    if same and directive == "COPY" and meta.storage_class == src.meta.storage_class \
+            and not meta.sse and not req.headers.get(d.h("website-redirect-location")):
+        raise ShoalError("InvalidRequest", "This copy request is illegal because it is trying "
+                         "to copy an object to itself without changing the object's metadata, "
+                         "storage class, website redirect location or encryption attributes.")
+    record = await ctx.core.objects.copy(src, None, ctx.bucket, ctx.key, meta, ctx.owner)
+    doc = d.xml("CopyObjectResult", [E("LastModified", iso8601(record.last_modified)),
+                                     E("ETag", f'"{record.etag}"')])
+    headers = sse_response_headers(meta.sse, d)
+    if d.crc64_header and record.crc64ecma is not None:
+        headers[d.crc64_header] = str(record.crc64ecma)
+    return Response.xml(doc, headers=headers)
+
+
+async def delete_objects(ctx: Ctx) -> Response:
+    body = await read_document(ctx.req, require_md5=True)
+    root = xmldoc.parse(body)
+    if root.tag != "Delete":
+        raise ShoalError("MalformedXML")
+    quiet = (xmldoc.text(root, "Quiet") or "").strip().lower() == "true"
+    objects = root.findall("Object")
+    if not objects or len(objects) > MAX_DELETE:
+        raise ShoalError("MalformedXML")
+    await ctx.core.buckets.get(ctx.bucket)
+    parts: list[str] = []
+    for obj in objects:
+        key = xmldoc.text(obj, "Key")
+        if key is None:
+            raise ShoalError("MalformedXML")
+        try:
+            await ctx.core.objects.delete(ctx.bucket, key)
+        except ShoalError as err:
+            parts.append(raw("Error", E("Key", key) + E("Code", err.code) +
+                             E("Message", err.message)))
+            continue
+        if not quiet:
+            version = xmldoc.text(obj, "VersionId")
+            parts.append(raw("Deleted", E("Key", key) + E("VersionId", version)))
+    return Response.xml(ctx.d.xml("DeleteResult", parts))

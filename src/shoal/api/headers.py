@@ -1,0 +1,281 @@
+"""Request headers -> core values (metadata, ACL, tags, SSE, conditions) and back."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from email.utils import formatdate, parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+from ..core.conditions import Conditions
+from ..core.errors import ShoalError
+from ..core.model import ObjectMeta, ObjectRecord
+from .dialect import Dialect
+from .request import Request
+
+MAX_USER_META = 2048
+MAX_TAGS = 10
+STANDARD_HEADERS = (
+    ("content_type", "content-type", "Content-Type"),
+    ("cache_control", "cache-control", "Cache-Control"),
+    ("content_disposition", "content-disposition", "Content-Disposition"),
+    ("content_encoding", "content-encoding", "Content-Encoding"),
+    ("content_language", "content-language", "Content-Language"),
+    ("expires", "expires", "Expires"),
+)
+GRANTS = ("read", "write", "read-acp", "write-acp", "full-control")
+
+
+def http_date(ts: float) -> str:
+    return formatdate(ts, usegmt=True)
+
+
+def parse_http_date(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def object_meta(req: Request, d: Dialect) -> ObjectMeta:
+    """Everything a PUT / Initiate / Copy-with-REPLACE stores about the future object."""
+    meta = ObjectMeta()
+    hdr = req.headers
+    for attr, name, _ in STANDARD_HEADERS:
+        value = hdr.get(name)
+        if value is not None:
+            setattr(meta, attr, value)
+    if meta.content_encoding:
+        enc = [e.strip() for e in meta.content_encoding.split(",")
+               if e.strip() and e.strip() != "aws-chunked"]
+        meta.content_encoding = ",".join(enc) or None
+    meta.user = user_metadata(req, d)
+    meta.storage_class = storage_class(req, d)
+    meta.tags = tags_from_header(hdr.get(d.h("tagging")))
+    meta.acl = acl_from_headers(req, d)
+    meta.sse = sse_from_headers(req, d)
+    meta.website_redirect = hdr.get(d.h("website-redirect-location"))
+    return meta
+
+
+def user_metadata(req: Request, d: Dialect) -> dict[str, str]:
+    pre = d.h("meta-")
+    user = {k[len(pre):]: v for k, v in req.headers.items() if k.startswith(pre)}
+    if sum(len(k.encode()) + len(v.encode()) for k, v in user.items()) > MAX_USER_META:
+        raise ShoalError("MetadataTooLarge", Size=str(sum(len(k) + len(v) for k, v in
+                                                         user.items())), MaxSizeAllowed="2048")
+    return user
+
+
+def storage_class(req: Request, d: Dialect) -> str:
+    value = req.headers.get(d.h("storage-class"))
+    if value is None or value == "":
+        return "STANDARD"
+    if value.upper() not in d.storage_classes:
+        raise ShoalError("InvalidStorageClass", StorageClassRequested=value)
+    return value.upper()
+
+
+def check_tags(tags: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    if len(tags) > MAX_TAGS:
+        raise ShoalError("InvalidTag", "Object tags cannot be greater than 10")
+    seen: set[str] = set()
+    for k, v in tags:
+        if not k or len(k) > 128:
+            raise ShoalError("InvalidTag", "The TagKey you have provided is invalid", TagKey=k)
+        if len(v) > 256:
+            raise ShoalError("InvalidTag", "The TagValue you have provided is too long",
+                             TagKey=k)
+        if k in seen:
+            raise ShoalError("InvalidTag", "Cannot provide multiple Tags with the same key",
+                             TagKey=k)
+        seen.add(k)
+    return tags
+
+
+def tags_from_header(value: str | None) -> list[tuple[str, str]]:
+    if not value:
+        return []
+    try:
+        pairs = parse_qsl(value, keep_blank_values=True, strict_parsing=True)
+    except ValueError as exc:
+        raise ShoalError("InvalidArgument", "The header 'x-amz-tagging' shall be encoded as "
+                         "UTF-8 then URLEncoded URL query parameters without tag name "
+                         "duplicates.") from exc
+    return check_tags(pairs)
+
+
+def parse_grantees(value: str) -> list[dict[str, str]]:
+    out: list[dict[str, str]] = []
+    for item in value.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        kind, sep, val = item.partition("=")
+        kind = kind.strip().lower()
+        val = val.strip().strip('"')
+        if not sep or kind not in ("id", "uri", "emailaddress") or not val:
+            raise ShoalError("InvalidArgument", "Invalid grant header value",
+                             ArgumentValue=item)
+        out.append({"uri" if kind == "uri" else ("email" if kind == "emailaddress" else "id"):
+                    val})
+    return out
+
+
+def acl_from_headers(req: Request, d: Dialect) -> dict[str, Any] | None:
+    canned = req.headers.get(d.h("acl"))
+    grants: list[dict[str, str]] = []
+    for g in GRANTS:
+        value = req.headers.get(d.h(f"grant-{g}"))
+        if value:
+            perm = g.upper().replace("-", "_")
+            grants += [dict(x, permission=perm) for x in parse_grantees(value)]
+    if canned is not None and grants:
+        raise ShoalError("InvalidRequest", "Specifying both Canned ACLs and Header Grants is "
+                         "not allowed")
+    if canned is not None:
+        if canned not in d.canned_acls:
+            raise ShoalError("InvalidArgument", ArgumentName=d.h("acl"), ArgumentValue=canned)
+        return {"canned": canned}
+    if grants:
+        return {"grants": grants}
+    return None
+
+
+def sse_from_headers(req: Request, d: Dialect, copy_source: bool = False) -> dict[str, Any] | None:
+    """SSE request headers, validated. The SSE-C key itself is never kept."""
+    hdr = req.headers
+    pre = d.h("copy-source-server-side-encryption") if copy_source else \
+        d.h("server-side-encryption")
+    algo = None if copy_source else hdr.get(pre)
+    c_algo = hdr.get(pre + "-customer-algorithm")
+    c_key = hdr.get(pre + "-customer-key")
+    c_md5 = hdr.get(pre + "-customer-key-md5")
+    if algo is not None:
+        if algo not in ("AES256", d.kms_algorithm, "aws:kms:dsse"):
+            raise ShoalError("InvalidArgument", "The encryption method specified is not "
+                             "supported", ArgumentName=pre, ArgumentValue=algo)
+        out: dict[str, Any] = {"algorithm": algo}
+        if algo != "AES256":
+            key_id = hdr.get(d.kms_key_header)
+            if key_id:
+                out["kms_key_id"] = key_id
+            ctx = hdr.get(pre + "-context")
+            if ctx:
+                try:
+                    json.loads(base64.b64decode(ctx, validate=True))
+                except (binascii.Error, ValueError) as exc:
+                    raise ShoalError("InvalidArgument", "The encryption context is not valid",
+                                     ArgumentName=pre + "-context") from exc
+                out["context"] = ctx
+            if hdr.get(pre + "-bucket-key-enabled", "").lower() == "true":
+                out["bucket_key_enabled"] = True
+        elif hdr.get(d.kms_key_header):
+            raise ShoalError("InvalidArgument", "Server Side Encryption with KMS managed key "
+                             "requires HTTP header x-amz-server-side-encryption : aws:kms")
+        if c_algo or c_key:
+            raise ShoalError("InvalidArgument", "Server Side Encryption with Customer provided "
+                             "key is incompatible with the encryption method specified")
+        return out
+    if c_algo is None and c_key is None and c_md5 is None:
+        return None
+    if c_algo != "AES256":
+        if c_algo is None:
+            raise ShoalError("InvalidArgument", "Requests specifying Server Side Encryption "
+                             "with Customer provided keys must provide a valid encryption "
+                             "algorithm.", ArgumentName=pre + "-customer-algorithm")
+        raise ShoalError("InvalidEncryptionAlgorithmError", "The encryption request you "
+                         "specified is not valid. Supported value: AES256.",
+                         ArgumentName=pre + "-customer-algorithm", ArgumentValue=c_algo)
+    try:
+        key = base64.b64decode(c_key or "", validate=True)
+    except binascii.Error:
+        key = b""
+    if len(key) != 32:
+        raise ShoalError("InvalidArgument", "The secret key was invalid for the specified "
+                         "algorithm.", ArgumentName=pre + "-customer-key")
+    digest = base64.b64encode(hashlib.md5(key).digest()).decode()
+    if c_md5 is not None and c_md5 != digest:
+        raise ShoalError("InvalidArgument", "The calculated MD5 hash of the key did not match "
+                         "the hash that was provided.", ArgumentName=pre + "-customer-key-MD5")
+    return {"algorithm": "SSE-C", "customer_algorithm": "AES256", "customer_key_md5": digest}
+
+
+def sse_response_headers(sse: dict[str, Any] | None, d: Dialect) -> dict[str, str]:
+    if not sse:
+        return {}
+    algo = sse.get("algorithm")
+    if algo == "SSE-C":
+        return {d.h("server-side-encryption-customer-algorithm"): sse["customer_algorithm"],
+                d.h("server-side-encryption-customer-key-MD5"): sse["customer_key_md5"]}
+    out = {d.h("server-side-encryption"): str(algo)}
+    if sse.get("kms_key_id"):
+        out[d.kms_key_header] = sse["kms_key_id"]
+    if sse.get("bucket_key_enabled"):
+        out[d.h("server-side-encryption-bucket-key-enabled")] = "true"
+    return out
+
+
+def conditions(req: Request, prefix: str = "if-") -> Conditions:
+    """If-* headers (or x-amz-copy-source-if-* with prefix=d.h("copy-source-if-"))."""
+    hdr = req.headers
+    return Conditions(
+        if_match=hdr.get(prefix + "match"),
+        if_none_match=hdr.get(prefix + "none-match"),
+        if_modified_since=parse_http_date(hdr.get(prefix + "modified-since")),
+        if_unmodified_since=parse_http_date(hdr.get(prefix + "unmodified-since")),
+    )
+
+
+def object_headers(record: ObjectRecord, d: Dialect, req: Request) -> dict[str, str]:
+    """Headers describing a stored object (GET/HEAD)."""
+    meta = record.meta
+    h: dict[str, str] = {
+        "Content-Type": meta.content_type or d.default_content_type,
+        "ETag": f'"{record.etag}"',
+        "Last-Modified": http_date(record.last_modified),
+        "Accept-Ranges": "bytes",
+    }
+    for attr, _, wire in STANDARD_HEADERS[1:]:
+        value = getattr(meta, attr)
+        if value is not None:
+            h[wire] = value
+    for k, v in meta.user.items():
+        h[d.h("meta-") + k] = v
+    if meta.storage_class != "STANDARD" or d.emit_standard_storage_class:
+        h[d.h("storage-class")] = meta.storage_class
+    if meta.tags:
+        h[d.h("tagging-count")] = str(len(meta.tags))
+    if meta.website_redirect:
+        h[d.h("website-redirect-location")] = meta.website_redirect
+    h.update(sse_response_headers(meta.sse, d))
+    if req.headers.get(d.h("checksum-mode"), "").upper() == "ENABLED" and record.checksums:
+        for algo, value in record.checksums.items():
+            h[d.h(f"checksum-{algo}")] = value
+        if record.checksum_type:
+            h[d.h("checksum-type")] = record.checksum_type
+    if d.crc64_header and record.crc64ecma is not None:
+        h[d.crc64_header] = str(record.crc64ecma)
+    return h
+
+
+def response_overrides(req: Request) -> dict[str, str]:
+    names = {
+        "response-content-type": "Content-Type",
+        "response-content-language": "Content-Language",
+        "response-expires": "Expires",
+        "response-cache-control": "Cache-Control",
+        "response-content-disposition": "Content-Disposition",
+        "response-content-encoding": "Content-Encoding",
+    }
+    return {wire: req.args[q] for q, wire in names.items() if q in req.args}
+
+
+def encode_key(value: str, url: bool) -> str:
+    """encoding-type=url: percent-encode like S3 (space as %20, '/' kept)."""
+    return quote(value, safe="/-_.~") if url else value

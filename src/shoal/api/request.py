@@ -1,0 +1,67 @@
+"""The request as the handlers see it: parsed once, body left as a stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from ..core.auth import ANONYMOUS, Principal
+from ..core.errors import ShoalError
+
+Receive = Callable[[], Any]
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    raw_path: str  # path as on the wire, still percent-encoded, without the query
+    query_string: str
+    headers: dict[str, str]  # lower-case names; repeated headers joined with ","
+    receive: Receive
+    scheme: str = "http"
+    client_host: str = ""
+    query: list[tuple[str, str]] = field(default_factory=list)
+    args: dict[str, str] = field(default_factory=dict)  # first value of each query param
+    bucket: str | None = None
+    key: str | None = None
+    principal: Principal = ANONYMOUS
+    request_id: str = ""
+    body: AsyncIterator[bytes] | None = None  # set by authentication (may be a decoder)
+    body_digest: Any = None  # payload expectations set by authentication (see api.body)
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.query = parse_qsl(self.query_string, keep_blank_values=True)
+        args: dict[str, str] = {}
+        for k, v in self.query:
+            args.setdefault(k, v)
+        self.args = args
+
+    @property
+    def host(self) -> str:
+        return self.headers.get("host", "")
+
+    @property
+    def path(self) -> str:
+        """The decoded path (percent-decoded once, never normalised)."""
+        try:
+            return unquote(self.raw_path, errors="strict")
+        except UnicodeDecodeError as exc:
+            raise ShoalError("InvalidURI", "Couldn't parse the specified URI.") from exc
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name, default)
+
+    async def raw_stream(self) -> AsyncIterator[bytes]:
+        """The body exactly as received from the ASGI server."""
+        while True:
+            msg = await self.receive()
+            if msg["type"] == "http.disconnect":
+                raise ShoalError("IncompleteBody")
+            chunk = msg.get("body", b"")
+            if chunk:
+                yield chunk
+            if not msg.get("more_body", False):
+                return

@@ -1,0 +1,134 @@
+"""The ASGI entry: request -> dialect -> route -> authenticate -> authorize -> handler.
+
+This is the one place that writes responses and the one place that turns exceptions into
+error documents.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ..config import Config
+from ..core.auth import Keyring
+from ..core.errors import ShoalError
+from ..core.services import Core
+from .access import authorize
+from .context import Ctx
+from .dialect import Dialect
+from .endpoints import Endpoint
+from .handlers import TABLE
+from .request import Request
+from .response import Response
+from .routing import route
+
+log = logging.getLogger("shoal")
+
+Handler = Callable[[Ctx], Awaitable[Response]]
+
+
+def _decode(value: bytes) -> str:
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
+
+
+class ShoalApp:
+    def __init__(self, core: Core, dialects: list[Dialect], keys: Keyring, config: Config,
+                 on_shutdown: Callable[[], None] | None = None) -> None:
+        self.core = core
+        self.dialects = dialects
+        self.keys = keys
+        self.config = config
+        self.on_shutdown = on_shutdown
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        req = self._request(scope, receive)
+        dialect = next(d for d in self.dialects if d.matches(req))
+        req.request_id = dialect.new_request_id()
+        try:
+            resp = await self._handle(req, dialect)
+        except ShoalError as err:
+            resp = dialect.render_error(req, err)
+        except Exception:
+            log.exception("request %s failed: %s %s", req.request_id, req.method, req.raw_path)
+            resp = dialect.render_error(req, ShoalError("InternalError"))
+        headers = dialect.base_headers(req)
+        headers.update(resp.headers)
+        await self._send(scope, send, req, resp, headers)
+
+    def _request(self, scope: dict[str, Any], receive: Any) -> Request:
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            n = name.decode("latin-1").lower()
+            v = _decode(value)
+            headers[n] = f"{headers[n]},{v}" if n in headers else v
+        raw = scope.get("raw_path") or scope["path"].encode()
+        raw_path = raw.decode("latin-1")
+        if raw_path.startswith(("http://", "https://")):  # absolute-form target via a proxy
+            raw_path = "/" + raw_path.split("://", 1)[1].partition("/")[2]
+        return Request(
+            method=scope["method"], raw_path=raw_path,
+            query_string=scope.get("query_string", b"").decode("latin-1"), headers=headers,
+            receive=receive, scheme=scope.get("scheme", "http"),
+            client_host=(scope.get("client") or ("", 0))[0],
+        )
+
+    async def _handle(self, req: Request, dialect: Dialect) -> Response:
+        req.bucket, req.key = dialect.address(req)
+        if req.key is not None and len(req.key.encode("utf-8", "surrogatepass")) > \
+                dialect.max_key_bytes:
+            raise ShoalError("KeyTooLongError", Size=str(len(req.key.encode())),
+                             MaxSizeAllowed=str(dialect.max_key_bytes))
+        endpoint = route(req.method, req.bucket, req.key, req.args,
+                         dialect.h("copy-source") in req.headers)
+        await dialect.authenticate(req, self.keys)
+        ctx = Ctx(req, dialect, self.core, self.config, endpoint)
+        if endpoint is Endpoint.Unsupported:
+            raise ShoalError("NotImplemented")
+        await authorize(ctx)
+        return await TABLE[endpoint](ctx)
+
+    async def _send(self, scope: dict[str, Any], send: Any, req: Request, resp: Response,
+                    headers: dict[str, str]) -> None:
+        body = resp.body
+        if isinstance(body, bytes):
+            if not resp.head:
+                headers["Content-Length"] = str(len(body))
+        elif resp.length is not None:
+            headers["Content-Length"] = str(resp.length)
+        raw_headers = [(k.encode("latin-1"), v.encode("utf-8")) for k, v in headers.items()]
+        await send({"type": "http.response.start", "status": resp.status,
+                    "headers": raw_headers})
+        if isinstance(body, bytes):
+            await send({"type": "http.response.body", "body": b"" if resp.head else body})
+            return
+        try:
+            async for chunk in body:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except Exception:
+            log.exception("request %s: body stream failed", req.request_id)
+            raise
+        finally:
+            aclose = getattr(body, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                if self.on_shutdown is not None:
+                    self.on_shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

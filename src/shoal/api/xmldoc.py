@@ -1,0 +1,79 @@
+"""XML in and out: safe parsing (defusedxml) and DOM-free rendering.
+
+Documents are built as strings from small pieces; ``E(name, value)`` renders one escaped element,
+``doc(root, parts, xmlns)`` wraps them with the declaration. Parsing strips namespaces so both
+dialects' documents (with or without xmlns) read the same.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from xml.etree.ElementTree import Element
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError, fromstring
+
+from ..core.errors import ShoalError
+
+DECL = '<?xml version="1.0" encoding="UTF-8"?>\n'
+_ESC = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\r": "&#13;"})
+
+
+def esc(value: object) -> str:
+    return str(value).translate(_ESC)
+
+
+def E(name: str, value: object | None) -> str:  # noqa: N802 - reads like markup
+    """``<name>value</name>`` with value escaped; None renders nothing."""
+    if value is None:
+        return ""
+    return f"<{name}>{esc(value)}</{name}>"
+
+
+def raw(name: str, inner: str) -> str:
+    """``<name>inner</name>`` where ``inner`` is already markup."""
+    return f"<{name}>{inner}</{name}>"
+
+
+def doc(root: str, parts: Iterable[str], xmlns: str | None) -> bytes:
+    attr = f' xmlns="{xmlns}"' if xmlns else ""
+    return f"{DECL}<{root}{attr}>{''.join(parts)}</{root}>".encode()
+
+
+def iso8601(ts: float) -> str:
+    """2024-01-01T00:00:00.000Z"""
+    ms = int(round((ts - int(ts)) * 1000)) % 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{ms:03d}Z"
+
+
+def boolean(value: bool) -> str:
+    return "true" if value else "false"
+
+
+# -- parsing -----------------------------------------------------------------------------------
+
+
+def parse(body: bytes) -> Element:
+    """Parse a request document; anything unsafe or malformed is MalformedXML."""
+    if not body or not body.strip():
+        raise ShoalError("MalformedXML")
+    try:
+        root = fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except (ParseError, DefusedXmlException, ValueError, SyntaxError) as exc:
+        raise ShoalError("MalformedXML") from exc
+    for el in root.iter():
+        if isinstance(el.tag, str) and "}" in el.tag:
+            el.tag = el.tag.split("}", 1)[1]
+    return root
+
+
+def text(el: Element, name: str, default: str | None = None) -> str | None:
+    child = el.find(name)
+    if child is None:
+        return default
+    return child.text or ""
+
+
+def children(el: Element, name: str) -> list[Element]:
+    return el.findall(name)

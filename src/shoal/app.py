@@ -1,0 +1,54 @@
+"""Composition root: stores -> core -> dialects -> ASGI app. Nothing imports this module."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from .api.dialect import Dialect
+from .api.server import ShoalApp
+from .config import Config
+from .core.auth import Keyring
+from .core.ports import MetaStore
+from .core.services import Core
+from .dialects.s3.dialect import S3Dialect
+from .store.fs import FsBlobStore
+from .store.sqlite import SqliteMetaStore
+
+TEMP_MAX_AGE = 3600.0
+
+
+def open_meta(config: Config) -> MetaStore:
+    dsn = config.meta_dsn
+    if dsn.startswith(("postgres://", "postgresql://")):
+        from .store.postgres import PostgresMetaStore
+
+        return PostgresMetaStore(dsn)
+    path = dsn.removeprefix("sqlite://") if dsn else os.path.join(config.data_dir, "meta.db")
+    return SqliteMetaStore(path)
+
+
+def keyring(config: Config) -> Keyring:
+    keys = Keyring()
+    keys.add(config.access_key, config.secret_key, "root", admin=True)
+    for ak, sk in config.extra_keys.items():
+        keys.add(ak, sk, "root", admin=True)
+    return keys
+
+
+def dialects(config: Config) -> list[Dialect]:
+    return [S3Dialect(config.domains, config.s3_min_part_size)]
+
+
+def build(config: Config) -> ShoalApp:
+    os.makedirs(config.data_dir, exist_ok=True)
+    meta = open_meta(config)
+    blobs = FsBlobStore(config.data_dir)
+    blobs.sweep_temp(time.time() - TEMP_MAX_AGE)
+    core = Core.build(meta, blobs)
+    return ShoalApp(core, dialects(config), keyring(config), config, on_shutdown=meta.close)
+
+
+def create_app() -> ShoalApp:
+    """Factory used by the ASGI server in every worker process (config from SHOAL_*)."""
+    return build(Config.from_env())

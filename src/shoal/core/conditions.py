@@ -1,0 +1,86 @@
+"""HTTP preconditions (If-Match & co.) and byte ranges, evaluated against an object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ShoalError
+from .model import ByteRange
+
+
+@dataclass(slots=True)
+class Conditions:
+    if_match: str | None = None
+    if_none_match: str | None = None
+    if_modified_since: float | None = None  # epoch seconds
+    if_unmodified_since: float | None = None
+
+    def __bool__(self) -> bool:
+        return any(
+            v is not None
+            for v in (self.if_match, self.if_none_match, self.if_modified_since,
+                      self.if_unmodified_since)
+        )
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    for item in header.split(","):
+        item = item.strip()
+        if item.startswith("W/"):
+            item = item[2:]
+        if item == "*" or item.strip('"') == etag:
+            return True
+    return False
+
+
+def check(cond: Conditions, etag: str, last_modified: float, *, copy_source: bool = False) -> None:
+    """Raise PreconditionFailed (412) or NotModified (304) as S3 does.
+
+    For copy sources every failure is PreconditionFailed. Rules follow RFC 7232 as S3 applies
+    them: If-Match wins over If-Unmodified-Since, If-None-Match over If-Modified-Since.
+    """
+    lm = int(last_modified)
+    not_modified = "PreconditionFailed" if copy_source else "NotModified"
+    if cond.if_match is not None:
+        if not _etag_matches(cond.if_match, etag):
+            raise ShoalError("PreconditionFailed", Condition="If-Match")
+    elif cond.if_unmodified_since is not None and lm > cond.if_unmodified_since:
+        raise ShoalError("PreconditionFailed", Condition="If-Unmodified-Since")
+    if cond.if_none_match is not None:
+        if _etag_matches(cond.if_none_match, etag):
+            raise ShoalError(not_modified, Condition="If-None-Match")
+    elif cond.if_modified_since is not None and lm <= cond.if_modified_since:
+        raise ShoalError(not_modified, Condition="If-Modified-Since")
+
+
+def parse_range(header: str, size: int) -> ByteRange | None:
+    """Parse a single ``bytes=`` range. None means "serve the whole object" (absent, malformed
+    or multiple ranges, as S3 does); unsatisfiable raises InvalidRange."""
+    header = header.strip()
+    if not header.startswith("bytes="):
+        return None
+    spec = header[6:].strip()
+    if "," in spec or "-" not in spec:
+        return None
+    first_s, last_s = (p.strip() for p in spec.split("-", 1))
+    try:
+        if first_s == "":
+            if not last_s.isdigit():
+                return None
+            n = int(last_s)
+            if n == 0:
+                raise ShoalError("InvalidRange", ActualObjectSize=str(size), RangeRequested=header)
+            if size == 0:
+                return None
+            return ByteRange(max(0, size - n), size - 1)
+        if not first_s.isdigit() or (last_s and not last_s.isdigit()):
+            return None
+        first = int(first_s)
+        last = int(last_s) if last_s else size - 1
+    except ValueError:
+        return None
+    if last < first:
+        return None
+    if first >= size:
+        raise ShoalError("InvalidRange", ActualObjectSize=str(size), RangeRequested=header)
+    return ByteRange(first, min(last, size - 1))

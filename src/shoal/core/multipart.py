@@ -1,0 +1,249 @@
+"""Multipart uploads: initiate, upload part (and copy), list, complete without copying, abort."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from .errors import RetryConflict, ShoalError
+from .hashing import composite_checksum, crc_combine, multipart_etag
+from .ingest import Expect, Ingested, ingest
+from .model import ObjectMeta, ObjectRecord, Part, PartRef, Segment, Upload
+from .objects import ObjectService
+from .ports import BlobStore, MetaStore
+
+MAX_PART_NUMBER = 10000
+MAX_PART_SIZE = 5 * 1024**3
+FULL_OBJECT_ALGOS = ("crc32", "crc32c", "crc64nvme")
+
+
+@dataclass(frozen=True, slots=True)
+class CompletePart:
+    number: int
+    etag: str  # as sent, quotes stripped
+    checksums: dict[str, str]
+
+
+@dataclass(slots=True)
+class UploadListing:
+    uploads: list[Upload]
+    prefixes: list[str]
+    truncated: bool
+    next_key_marker: str
+    next_upload_id_marker: str
+
+
+def new_upload_id() -> str:
+    """Unguessable and URL-safe: creation time (hex) then 192 random bits."""
+    return f"{int(time.time()):x}" + secrets.token_hex(24)
+
+
+def check_part_number(value: str | int | None) -> int:
+    try:
+        n = int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        n = 0
+    if not 1 <= n <= MAX_PART_NUMBER:
+        raise ShoalError(
+            "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive",
+            ArgumentName="partNumber", ArgumentValue=str(value),
+        )
+    return n
+
+
+class MultipartService:
+    def __init__(self, meta: MetaStore, blobs: BlobStore, objects: ObjectService) -> None:
+        self.meta = meta
+        self.blobs = blobs
+        self.objects = objects
+
+    async def initiate(
+        self, bucket: str, key: str, meta: ObjectMeta, owner: str,
+        checksum_algorithm: str | None = None, checksum_type: str | None = None,
+    ) -> Upload:
+        await self.objects.require_bucket(bucket)
+        upload = Upload(
+            upload_id=new_upload_id(), bucket=bucket, key=key, initiated=time.time(),
+            meta=meta, owner=owner, checksum_algorithm=checksum_algorithm,
+            checksum_type=checksum_type,
+        )
+        await asyncio.to_thread(self.meta.create_upload, upload)
+        return upload
+
+    async def get(self, bucket: str, key: str, upload_id: str) -> Upload:
+        upload = await asyncio.to_thread(self.meta.get_upload, upload_id)
+        if upload is None or upload.bucket != bucket or upload.key != key:
+            await self.objects.require_bucket(bucket)
+            raise ShoalError("NoSuchUpload", UploadId=upload_id)
+        return upload
+
+    async def upload_part(
+        self, upload: Upload, number: int, body: AsyncIterator[bytes], expect: Expect
+    ) -> Part:
+        if upload.checksum_algorithm:
+            expect.want.add(upload.checksum_algorithm.lower())
+        expect.max_size = MAX_PART_SIZE
+        got = await ingest(self.blobs, body, expect)
+        return await self._record_part(upload, number, got)
+
+    async def upload_part_copy(
+        self, upload: Upload, number: int, src: ObjectRecord, rng: object
+    ) -> Part:
+        want = {upload.checksum_algorithm.lower()} if upload.checksum_algorithm else set()
+        got = await self.objects.copy_bytes(src, rng, want)  # type: ignore[arg-type]
+        return await self._record_part(upload, number, got)
+
+    async def _record_part(self, upload: Upload, number: int, got: Ingested) -> Part:
+        part = Part(
+            upload_id=upload.upload_id, number=number, size=got.size, etag=got.etag,
+            last_modified=time.time(), blob=got.blob, checksums=got.checksums,
+            crc64ecma=got.crc64ecma,
+        )
+        try:
+            freed = await asyncio.to_thread(self.meta.put_part, part)
+        except BaseException:
+            await self.objects.free([got.blob])
+            raise
+        await self.objects.free(freed)
+        return part
+
+    async def list_parts(self, upload: Upload, marker: int, max_parts: int) -> tuple[list[Part], bool]:
+        parts = await asyncio.to_thread(self.meta.list_parts, upload.upload_id, marker, max_parts + 1)
+        return parts[:max_parts], len(parts) > max_parts
+
+    async def complete(
+        self, upload: Upload, wanted: list[CompletePart], min_part_size: int, consecutive: bool,
+    ) -> ObjectRecord:
+        for _ in range(5):
+            try:
+                return await self._complete_once(upload, wanted, min_part_size, consecutive)
+            except RetryConflict:
+                continue
+        raise ShoalError("InternalError", "The upload changed while completing; retry.")
+
+    async def _complete_once(
+        self, upload: Upload, wanted: list[CompletePart], min_part_size: int, consecutive: bool,
+    ) -> ObjectRecord:
+        numbers = [w.number for w in wanted]
+        stored = {p.number: p for p in await asyncio.to_thread(
+            self.meta.get_parts, upload.upload_id, numbers)}
+        parts = validate_parts(wanted, stored, min_part_size, consecutive)
+        record = assemble(upload, parts)
+        used = {p.number: p.blob for p in parts}
+        freed = await asyncio.to_thread(self.meta.complete_upload, upload.upload_id, record, used)
+        await self.objects.free(freed)
+        return record
+
+    async def abort(self, upload: Upload) -> None:
+        freed = await asyncio.to_thread(self.meta.abort_upload, upload.upload_id)
+        if freed is None:
+            raise ShoalError("NoSuchUpload", UploadId=upload.upload_id)
+        await self.objects.free(freed)
+
+    async def list_uploads(
+        self, bucket: str, prefix: str, delimiter: str, key_marker: str, upload_id_marker: str,
+        max_uploads: int,
+    ) -> UploadListing:
+        await self.objects.require_bucket(bucket)
+        out = UploadListing([], [], False, "", "")
+        if max_uploads <= 0:
+            return out
+        kmark, umark = key_marker, upload_id_marker if key_marker else ""
+        count = 0
+        while True:
+            batch = await asyncio.to_thread(
+                self.meta.list_uploads, bucket, prefix, kmark, umark, max_uploads + 1)
+            if not batch:
+                return out
+            for up in batch:
+                cp = _common_prefix(up.key, prefix, delimiter)
+                if cp is not None and (out.prefixes and out.prefixes[-1] == cp or cp <= key_marker):
+                    kmark, umark = up.key, up.upload_id
+                    continue
+                if count == max_uploads:
+                    out.truncated = True
+                    return out
+                count += 1
+                if cp is not None:
+                    out.prefixes.append(cp)
+                    out.next_key_marker, out.next_upload_id_marker = cp, ""
+                else:
+                    out.uploads.append(up)
+                    out.next_key_marker, out.next_upload_id_marker = up.key, up.upload_id
+                kmark, umark = up.key, up.upload_id
+            if len(batch) <= max_uploads:
+                return out
+
+
+def _common_prefix(key: str, prefix: str, delimiter: str) -> str | None:
+    if not delimiter:
+        return None
+    i = key.find(delimiter, len(prefix))
+    return None if i < 0 else key[: i + len(delimiter)]
+
+
+def validate_parts(
+    wanted: list[CompletePart], stored: dict[int, Part], min_part_size: int, consecutive: bool,
+) -> list[Part]:
+    if not wanted:
+        raise ShoalError("MalformedXML")
+    prev = 0
+    for w in wanted:
+        if w.number <= prev:
+            raise ShoalError("InvalidPartOrder")
+        if consecutive and w.number != prev + 1:
+            raise ShoalError("InvalidPart", PartNumber=str(w.number))
+        prev = w.number
+    parts: list[Part] = []
+    for w in wanted:
+        p = stored.get(w.number)
+        if p is None or p.etag != w.etag.strip('"').strip().lower():
+            raise ShoalError("InvalidPart", UploadId=(p.upload_id if p else ""),
+                             PartNumber=str(w.number), ETag=w.etag)
+        for algo, value in w.checksums.items():
+            if p.checksums.get(algo) not in (None, value):
+                raise ShoalError("InvalidPart", PartNumber=str(w.number))
+        parts.append(p)
+    for p in parts[:-1]:
+        if p.size < min_part_size:
+            raise ShoalError("EntityTooSmall", ProposedSize=str(p.size),
+                             MinSizeAllowed=str(min_part_size), PartNumber=str(p.number))
+    return parts
+
+
+def assemble(upload: Upload, parts: list[Part]) -> ObjectRecord:
+    """The completed object: the parts' blobs become its segments; nothing is read or copied."""
+    size = sum(p.size for p in parts)
+    etag = multipart_etag(bytes.fromhex(p.etag) for p in parts)
+    crc = parts[0].crc64ecma or 0
+    for p in parts[1:]:
+        crc = crc_combine("crc64ecma", crc, p.crc64ecma or 0, p.size)
+    checksums: dict[str, str] = {}
+    ctype: str | None = None
+    algo = (upload.checksum_algorithm or "").lower()
+    if algo and all(algo in p.checksums for p in parts):
+        if (upload.checksum_type or "").upper() == "FULL_OBJECT" and algo in FULL_OBJECT_ALGOS:
+            value = _int(parts[0].checksums[algo])
+            for p in parts[1:]:
+                value = crc_combine(algo, value, _int(p.checksums[algo]), p.size)
+            width = 8 if algo == "crc64nvme" else 4
+            checksums[algo] = base64.b64encode(value.to_bytes(width, "big")).decode()
+            ctype = "FULL_OBJECT"
+        else:
+            digests = [base64.b64decode(p.checksums[algo]) for p in parts]
+            checksums[algo] = composite_checksum(algo, digests)
+            ctype = "COMPOSITE"
+    return ObjectRecord(
+        bucket=upload.bucket, key=upload.key, size=size, etag=etag, last_modified=time.time(),
+        meta=upload.meta, segments=[Segment(p.blob, 0, p.size) for p in parts],
+        owner=upload.owner, checksums=checksums, checksum_type=ctype, crc64ecma=crc,
+        parts=[PartRef(p.number, p.size, p.etag, p.checksums.get(algo)) for p in parts],
+    )
+
+
+def _int(b64: str) -> int:
+    return int.from_bytes(base64.b64decode(b64), "big")

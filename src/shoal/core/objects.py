@@ -1,0 +1,114 @@
+"""Objects: put, head/get, delete, copy, and metadata-only updates (tags, ACL)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from .conditions import Conditions, check
+from .errors import ShoalError
+from .ingest import Expect, Ingested, ingest
+from .model import ByteRange, ObjectMeta, ObjectRecord, Segment
+from .ports import BlobStore, MetaStore
+from .reader import Extent, extents, stream
+
+
+class ObjectService:
+    def __init__(self, meta: MetaStore, blobs: BlobStore) -> None:
+        self.meta = meta
+        self.blobs = blobs
+
+    async def free(self, blob_ids: list[str] | None) -> None:
+        if blob_ids:
+            await asyncio.to_thread(self.blobs.delete, blob_ids)
+
+    async def require_bucket(self, bucket: str) -> None:
+        if await asyncio.to_thread(self.meta.get_bucket, bucket) is None:
+            raise ShoalError("NoSuchBucket", BucketName=bucket)
+
+    async def put(
+        self, bucket: str, key: str, meta: ObjectMeta, body: AsyncIterator[bytes],
+        expect: Expect, owner: str,
+    ) -> ObjectRecord:
+        await self.require_bucket(bucket)
+        got = await ingest(self.blobs, body, expect)
+        return await self._commit(bucket, key, meta, got, owner)
+
+    async def _commit(
+        self, bucket: str, key: str, meta: ObjectMeta, got: Ingested, owner: str
+    ) -> ObjectRecord:
+        record = ObjectRecord(
+            bucket=bucket, key=key, size=got.size, etag=got.etag, last_modified=time.time(),
+            meta=meta, segments=[Segment(got.blob, 0, got.size)], owner=owner,
+            checksums=got.checksums, checksum_type="FULL_OBJECT" if got.checksums else None,
+            crc64ecma=got.crc64ecma,
+        )
+        try:
+            freed = await asyncio.to_thread(self.meta.put_object, record)
+        except BaseException:
+            await self.free([got.blob])
+            raise
+        await self.free(freed)
+        return record
+
+    async def head(self, bucket: str, key: str) -> ObjectRecord:
+        record = await asyncio.to_thread(self.meta.get_object, bucket, key)
+        if record is None:
+            await self.require_bucket(bucket)
+            raise ShoalError("NoSuchKey", Key=key)
+        return record
+
+    def read(self, record: ObjectRecord, rng: ByteRange | None) -> AsyncIterator[bytes]:
+        return stream(self.blobs, extents(record, rng))
+
+    def extents(self, record: ObjectRecord, rng: ByteRange | None) -> list[Extent]:
+        return extents(record, rng)
+
+    async def delete(self, bucket: str, key: str) -> bool:
+        """Delete if present; True when something was deleted."""
+        freed = await asyncio.to_thread(self.meta.delete_object, bucket, key)
+        if freed is None:
+            await self.require_bucket(bucket)
+            return False
+        await self.free(freed)
+        return True
+
+    async def copy(
+        self, src: ObjectRecord, rng: ByteRange | None, bucket: str, key: str,
+        meta: ObjectMeta, owner: str, want: set[str] | None = None,
+    ) -> ObjectRecord:
+        """Copy ``src`` (or a range of it) to bucket/key with ``meta``."""
+        await self.require_bucket(bucket)
+        if src.bucket == bucket and src.key == key and rng is None:
+            # Same object: only the metadata changes, the bytes stay where they are.
+            record = ObjectRecord(
+                bucket=bucket, key=key, size=src.size, etag=src.etag,
+                last_modified=time.time(), meta=meta, segments=src.segments, owner=owner,
+                checksums=src.checksums, checksum_type=src.checksum_type,
+                crc64ecma=src.crc64ecma, parts=src.parts,
+            )
+            await asyncio.to_thread(self.meta.update_object_meta, record)
+            return record
+        got = await self.copy_bytes(src, rng, want or set(src.checksums))
+        return await self._commit(bucket, key, meta, got, owner)
+
+    async def copy_bytes(
+        self, src: ObjectRecord, rng: ByteRange | None, want: set[str]
+    ) -> Ingested:
+        body = self.read(src, rng)
+        return await ingest(self.blobs, body, Expect(want={a for a in want if "-" not in a}))
+
+    async def update_meta(self, bucket: str, key: str, **changes: Any) -> ObjectRecord:
+        """Change fields of the object's ObjectMeta (tags, acl...) without touching its bytes."""
+        record = await self.head(bucket, key)
+        for name, value in changes.items():
+            setattr(record.meta, name, value)
+        await asyncio.to_thread(self.meta.update_object_meta, record)
+        return record
+
+
+def check_conditions(cond: Conditions, record: ObjectRecord, *, copy_source: bool = False) -> None:
+    if cond:
+        check(cond, record.etag, record.last_modified, copy_source=copy_source)

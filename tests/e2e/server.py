@@ -1,0 +1,89 @@
+"""Start a real `shoal serve` process on a free loopback port for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import requests
+
+ACCESS_KEY = "e2e-access-key"
+SECRET_KEY = "e2e-secret-key-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    data_dir: str
+    port: int = field(default_factory=free_port)
+    workers: int = 1
+    extra_args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: str = ""
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        env = dict(os.environ)
+        env.update({"SHOAL_ACCESS_KEY": ACCESS_KEY, "SHOAL_SECRET_KEY": SECRET_KEY,
+                    "SHOAL_LOG_LEVEL": "warning"})
+        env.update(self.env)
+        cmd = [sys.executable, "-m", "shoal", "serve", "--host", "127.0.0.1",
+               "--port", str(self.port), "--data-dir", self.data_dir,
+               "--workers", str(self.workers), *self.extra_args]
+        self.log_path = os.path.join(tempfile.gettempdir(), f"shoal-e2e-{self.port}.log")
+        log = open(self.log_path, "wb")  # noqa: SIM115 - owned by the process
+        self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"shoal exited early:\n{self.log()}")
+            try:
+                requests.get(self.endpoint + "/", timeout=1)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError(f"shoal did not start:\n{self.log()}")
+
+    def log(self) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")[-5000:]
+        except OSError:
+            return ""
+
+    def stop(self, sig_kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        if sig_kill:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+def temp_data_dir() -> str:
+    return tempfile.mkdtemp(prefix="shoal-e2e-")
+
+
+def remove(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
