@@ -1,0 +1,507 @@
+"""SQLite implementation of the ``MetaStore`` port.
+
+One WAL database file shared by any number of worker processes; one connection per thread.
+Every write is a short ``BEGIN IMMEDIATE`` transaction (so it never has to upgrade a read lock,
+the case where SQLite gives up without waiting); every read is a single SELECT, i.e. one
+implicit transaction and a consistent snapshot. ``synchronous=FULL`` makes a commit durable
+when it returns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from ..core.errors import RetryConflict, ShoalError
+from ..core.model import (
+    Bucket,
+    ObjectMeta,
+    ObjectRecord,
+    ObjectSummary,
+    Part,
+    PartRef,
+    Segment,
+    Upload,
+)
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 30.0
+_BATCH = 1000
+_U64 = 1 << 64
+_I64_MAX = (1 << 63) - 1
+
+
+def prefix_successor(prefix: str) -> str | None:
+    """The smallest string greater than every string that starts with ``prefix``, in code point
+    order (= UTF-8 byte order); None when there is none ("" or only U+10FFFF characters)."""
+    stripped = prefix.rstrip("\U0010ffff")
+    if not stripped:
+        return None
+    cp = ord(stripped[-1]) + 1
+    if 0xD800 <= cp <= 0xDFFF:  # surrogates never occur in valid UTF-8 text
+        cp = 0xE000
+    return stripped[:-1] + chr(cp)
+
+
+def lower_bound(prefix: str, after: str) -> tuple[str, str]:
+    """Fold ``key > after AND key >= prefix`` into one bound (SQLite seeks on one bound only)."""
+    return (">", after) if after >= prefix else (">=", prefix)
+
+
+def crc_to_db(value: int | None) -> int | None:
+    """Unsigned 64-bit value -> signed int64 with the same bits."""
+    if value is None:
+        return None
+    if not 0 <= value < _U64:
+        raise ValueError(f"crc64 out of range: {value}")
+    return value - _U64 if value > _I64_MAX else value
+
+
+def crc_from_db(value: int | None) -> int | None:
+    return None if value is None else value + _U64 if value < 0 else value
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a DDL script into statements (executescript would COMMIT our transaction)."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            yield buf
+            buf = ""
+
+
+# -- rows <-> model ---------------------------------------------------------------------------
+# fmt: off
+_OBJ_COLS = ("bucket", "key", "size", "etag", "last_modified", "owner", "storage_class", "meta",
+             "segments", "parts", "checksums", "checksum_type", "crc64ecma", "version_id")
+_UPLOAD_COLS = ("upload_id", "bucket", "key", "initiated", "owner", "meta",
+                "checksum_algorithm", "checksum_type")
+_PART_COLS = ("upload_id", "number", "size", "etag", "last_modified", "blob", "checksums",
+              "crc64ecma")
+_BUCKET_COLS = ("name", "owner", "created", "region", "acl", "config")
+# What update_object_meta rewrites: all but the content (segments, size) and the identity.
+_META_COLS = ("etag", "last_modified", "owner", "storage_class", "meta", "parts", "checksums",
+              "checksum_type", "crc64ecma", "version_id")
+
+
+def _obj_params(r: ObjectRecord) -> dict[str, Any]:
+    return {
+        "bucket": r.bucket, "key": r.key, "size": r.size, "etag": r.etag,
+        "last_modified": r.last_modified, "owner": r.owner,
+        "storage_class": r.meta.storage_class, "meta": r.meta.to_json(),
+        "segments": _dumps([[s.blob, s.offset, s.length] for s in r.segments]),
+        "parts": _dumps([[p.number, p.size, p.etag, p.checksum] for p in r.parts]),
+        "checksums": _dumps(r.checksums), "checksum_type": r.checksum_type,
+        "crc64ecma": crc_to_db(r.crc64ecma), "version_id": r.version_id,
+    }
+
+
+def _obj_from_row(row: Sequence[Any]) -> ObjectRecord:
+    return ObjectRecord(
+        bucket=row[0], key=row[1], size=row[2], etag=row[3], last_modified=row[4],
+        owner=row[5], meta=ObjectMeta.from_json(row[7]),
+        segments=[Segment(b, o, n) for b, o, n in json.loads(row[8])],
+        parts=[PartRef(*p) for p in json.loads(row[9])],
+        checksums=json.loads(row[10]), checksum_type=row[11],
+        crc64ecma=crc_from_db(row[12]), version_id=row[13],
+    )
+
+
+def _bucket_params(b: Bucket) -> tuple[Any, ...]:
+    acl = None if b.acl is None else _dumps(b.acl)
+    return (b.name, b.owner, b.created, b.region, acl, _dumps(b.config))
+
+
+def _bucket_from_row(row: Sequence[Any]) -> Bucket:
+    acl = None if row[4] is None else json.loads(row[4])
+    return Bucket(row[0], row[1], row[2], row[3], acl, json.loads(row[5]))
+
+
+def _upload_params(u: Upload) -> tuple[Any, ...]:
+    return (u.upload_id, u.bucket, u.key, u.initiated, u.owner, u.meta.to_json(),
+            u.checksum_algorithm, u.checksum_type)
+
+
+def _upload_from_row(row: Sequence[Any]) -> Upload:
+    return Upload(row[0], row[1], row[2], row[3], ObjectMeta.from_json(row[5]), row[4],
+                  row[6], row[7])
+
+
+def _part_params(p: Part) -> tuple[Any, ...]:
+    return (p.upload_id, p.number, p.size, p.etag, p.last_modified, p.blob,
+            _dumps(p.checksums), crc_to_db(p.crc64ecma))
+
+
+def _part_from_row(row: Sequence[Any]) -> Part:
+    return Part(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]),
+                crc_from_db(row[7]))
+# fmt: on
+
+
+def _blobs(segments_json: str) -> list[str]:
+    return list(dict.fromkeys(b for b, _, _ in json.loads(segments_json)))
+
+
+def _upsert(table: str, cols: tuple[str, ...], key: tuple[str, ...]) -> str:
+    sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in key)
+    return (
+        f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}"
+    )
+
+
+# -- SQL ----------------------------------------------------------------------------------------
+_OBJ = ", ".join(_OBJ_COLS)
+_UPLOAD = ", ".join(_UPLOAD_COLS)
+_PART = ", ".join(_PART_COLS)
+_BUCKET = ", ".join(_BUCKET_COLS)
+_UPSERT_OBJECT = _upsert("objects", _OBJ_COLS, ("bucket", "key"))
+_UPSERT_PART = _upsert("parts", _PART_COLS, ("upload_id", "number"))
+_UPDATE_META = (
+    f"UPDATE objects SET {', '.join(c + ' = ?' for c in _META_COLS)} WHERE bucket = ? AND key = ?"
+)
+
+
+@cache
+def _list_objects_sql(op: str, bounded: bool) -> str:
+    upper = " AND key < ?" if bounded else ""
+    return (
+        "SELECT key, size, etag, last_modified, storage_class, owner FROM objects "
+        f"WHERE bucket = ? AND key {op} ?{upper} ORDER BY key LIMIT ?"
+    )
+
+
+@cache
+def _list_uploads_sql(op: str, bounded: bool, tie: bool) -> str:
+    upper = " AND key < ?" if bounded else ""
+    tiebreak = " AND (key > ? OR upload_id > ?)" if tie else ""
+    return (
+        f"SELECT {_UPLOAD} FROM uploads WHERE bucket = ? AND key {op} ?{upper}{tiebreak} "
+        "ORDER BY key, initiated, upload_id LIMIT ?"
+    )
+
+
+def _exists(conn: sqlite3.Connection, table: str, column: str, value: Any) -> bool:
+    sql = f"SELECT 1 FROM {table} WHERE {column} = ? LIMIT 1"
+    return bool(conn.execute(sql, (value,)).fetchall())
+
+
+class _Connection(sqlite3.Connection):
+    """Weak-referenceable, so a finished thread's connection can be garbage-collected."""
+
+
+class SqliteMetaStore:
+    """``MetaStore`` over one SQLite file (WAL, synchronous=FULL)."""
+
+    def __init__(self, path: str) -> None:
+        if sqlite3.sqlite_version_info < (3, 35):  # DELETE ... RETURNING
+            raise RuntimeError(f"SQLite >= 3.35 required, found {sqlite3.sqlite_version}")
+        if path in ("", ":memory:") or path.startswith("file:"):
+            raise ValueError("SqliteMetaStore needs a plain file path")
+        self.path = path
+        self._closed = False
+        self._after_fork()
+        self._migrate()
+
+    # -- connections and transactions -------------------------------------------------------
+    def _after_fork(self) -> None:
+        """Fresh per-process state (a child must never use its parent's connections)."""
+        self._pid = os.getpid()
+        self._local = threading.local()
+        self._lock = threading.Lock()  # guards _conns
+        self._write_lock = threading.Lock()  # queues this process's writers without polling
+        # Weak, so that the connection of a thread that has finished goes away with it.
+        self._conns: weakref.WeakSet[_Connection] = weakref.WeakSet()
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._pid != os.getpid():
+            self._after_fork()
+        conn: _Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        if self._closed:
+            raise RuntimeError("SqliteMetaStore is closed")
+        conn = sqlite3.connect(
+            self.path, BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False,
+            factory=_Connection,
+        )  # fmt: skip
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            self._enable_wal(conn)
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            conn.close()
+            raise
+        with self._lock:
+            self._conns.add(conn)
+        self._local.conn = conn
+        return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch a new file to WAL. The switch needs an exclusive lock and may fail with
+        SQLITE_BUSY without waiting (processes opening a new file together), so retry it."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode").fetchall()[0][0]
+                if mode != "wal":
+                    mode = conn.execute("PRAGMA journal_mode = WAL").fetchall()[0][0]
+            except sqlite3.OperationalError as exc:
+                if (
+                    exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY
+                    or time.monotonic() > deadline
+                ):
+                    raise
+                time.sleep(0.005)
+                continue
+            if mode != "wal":
+                raise RuntimeError(f"cannot put {self.path} in WAL mode (got {mode})")
+            return
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction; the lock is taken at BEGIN, so no upgrade can fail."""
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Run one SELECT to completion: its own implicit transaction, one snapshot."""
+        return self._conn().execute(sql, params).fetchall()
+
+    def _migrate(self) -> None:
+        if self._all("PRAGMA user_version")[0][0] == SCHEMA_VERSION:
+            return
+        with self._write() as conn:
+            version = conn.execute("PRAGMA user_version").fetchall()[0][0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(f"{self.path}: schema v{version} is newer than this code")
+            if version < 1:
+                ddl = resources.files(__package__).joinpath("schema/sqlite_v1.sql").read_text()
+                for stmt in _statements(ddl):
+                    conn.execute(stmt)
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for conn in list(self._conns):
+                conn.close()
+            self._conns = weakref.WeakSet()
+        self._local = threading.local()
+
+    # -- buckets ----------------------------------------------------------------------------
+    def create_bucket(self, bucket: Bucket) -> Bucket | None:
+        with self._write() as conn:
+            sql = (
+                f"INSERT INTO buckets ({_BUCKET}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+            )
+            if conn.execute(sql, _bucket_params(bucket)).rowcount == 1:
+                return None
+            sql = f"SELECT {_BUCKET} FROM buckets WHERE name = ?"
+            return _bucket_from_row(conn.execute(sql, (bucket.name,)).fetchall()[0])
+
+    def get_bucket(self, name: str) -> Bucket | None:
+        rows = self._all(f"SELECT {_BUCKET} FROM buckets WHERE name = ?", (name,))
+        return _bucket_from_row(rows[0]) if rows else None
+
+    def list_buckets(self, owner: str | None = None) -> list[Bucket]:
+        if owner is None:
+            rows = self._all(f"SELECT {_BUCKET} FROM buckets ORDER BY name")
+        else:
+            sql = f"SELECT {_BUCKET} FROM buckets WHERE owner = ? ORDER BY name"
+            rows = self._all(sql, (owner,))
+        return [_bucket_from_row(r) for r in rows]
+
+    def update_bucket(self, bucket: Bucket) -> None:
+        _, _, _, region, acl, config = _bucket_params(bucket)
+        with self._write() as conn:
+            sql = "UPDATE buckets SET region = ?, acl = ?, config = ? WHERE name = ?"
+            if conn.execute(sql, (region, acl, config, bucket.name)).rowcount == 0:
+                raise ShoalError("NoSuchBucket", BucketName=bucket.name)
+
+    def delete_bucket(self, name: str) -> bool:
+        with self._write() as conn:
+            if not _exists(conn, "buckets", "name", name):
+                raise ShoalError("NoSuchBucket", BucketName=name)
+            if _exists(conn, "objects", "bucket", name) or _exists(conn, "uploads", "bucket", name):
+                return False
+            conn.execute("DELETE FROM buckets WHERE name = ?", (name,))
+            return True
+
+    # -- objects ----------------------------------------------------------------------------
+    def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
+        sql = f"SELECT {_OBJ} FROM objects WHERE bucket = ? AND key = ?"
+        rows = self._all(sql, (bucket, key))
+        return _obj_from_row(rows[0]) if rows else None
+
+    @staticmethod
+    def _put_object(conn: sqlite3.Connection, record: ObjectRecord) -> list[str]:
+        """Upsert inside the caller's transaction; returns the blobs the record does not keep."""
+        if not _exists(conn, "buckets", "name", record.bucket):
+            raise ShoalError("NoSuchBucket", BucketName=record.bucket)
+        sql = "SELECT segments FROM objects WHERE bucket = ? AND key = ?"
+        old = conn.execute(sql, (record.bucket, record.key)).fetchall()
+        p = _obj_params(record)
+        conn.execute(_UPSERT_OBJECT, [p[c] for c in _OBJ_COLS])
+        keep = {s.blob for s in record.segments}
+        return [b for b in _blobs(old[0][0]) if b not in keep] if old else []
+
+    def put_object(self, record: ObjectRecord) -> list[str]:
+        with self._write() as conn:
+            return self._put_object(conn, record)
+
+    def update_object_meta(self, record: ObjectRecord) -> None:
+        p = _obj_params(record)
+        params = [p[c] for c in _META_COLS] + [record.bucket, record.key]
+        with self._write() as conn:
+            if conn.execute(_UPDATE_META, params).rowcount == 0:
+                raise ShoalError("NoSuchKey", Key=record.key)
+
+    def delete_object(self, bucket: str, key: str) -> list[str] | None:
+        with self._write() as conn:
+            sql = "DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING segments"
+            rows = conn.execute(sql, (bucket, key)).fetchall()
+        return _blobs(rows[0][0]) if rows else None
+
+    def list_objects(
+        self, bucket: str, prefix: str, start_after: str, limit: int
+    ) -> list[ObjectSummary]:
+        if limit <= 0:
+            return []
+        op, lo = lower_bound(prefix, start_after)
+        hi = prefix_successor(prefix)
+        params = (bucket, lo, limit) if hi is None else (bucket, lo, hi, limit)
+        return [ObjectSummary(*r) for r in self._all(_list_objects_sql(op, hi is not None), params)]
+
+    # -- multipart --------------------------------------------------------------------------
+    def create_upload(self, upload: Upload) -> None:
+        with self._write() as conn:
+            if not _exists(conn, "buckets", "name", upload.bucket):
+                raise ShoalError("NoSuchBucket", BucketName=upload.bucket)
+            if _exists(conn, "uploads", "upload_id", upload.upload_id):
+                raise ValueError(f"duplicate upload id {upload.upload_id}")
+            sql = f"INSERT INTO uploads ({_UPLOAD}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            conn.execute(sql, _upload_params(upload))
+
+    def get_upload(self, upload_id: str) -> Upload | None:
+        rows = self._all(f"SELECT {_UPLOAD} FROM uploads WHERE upload_id = ?", (upload_id,))
+        return _upload_from_row(rows[0]) if rows else None
+
+    def put_part(self, part: Part) -> list[str]:
+        with self._write() as conn:
+            if not _exists(conn, "uploads", "upload_id", part.upload_id):
+                raise ShoalError("NoSuchUpload", UploadId=part.upload_id)
+            sql = "SELECT blob FROM parts WHERE upload_id = ? AND number = ?"
+            old = conn.execute(sql, (part.upload_id, part.number)).fetchall()
+            conn.execute(_UPSERT_PART, _part_params(part))
+        return [old[0][0]] if old and old[0][0] != part.blob else []
+
+    def get_parts(self, upload_id: str, numbers: list[int] | None = None) -> list[Part]:
+        if numbers is None:
+            sql = f"SELECT {_PART} FROM parts WHERE upload_id = ? ORDER BY number"
+            rows = self._all(sql, (upload_id,))
+        else:
+            sql = (
+                f"SELECT {_PART} FROM parts WHERE upload_id = ? "
+                "AND number IN (SELECT value FROM json_each(?)) ORDER BY number"
+            )
+            rows = self._all(sql, (upload_id, _dumps([int(n) for n in numbers])))
+        return [_part_from_row(r) for r in rows]
+
+    def list_parts(self, upload_id: str, after: int, limit: int) -> list[Part]:
+        if limit <= 0:
+            return []
+        sql = (
+            f"SELECT {_PART} FROM parts WHERE upload_id = ? AND number > ? ORDER BY number LIMIT ?"
+        )
+        return [_part_from_row(r) for r in self._all(sql, (upload_id, after, limit))]
+
+    def complete_upload(
+        self, upload_id: str, record: ObjectRecord, used_blobs: dict[int, str]
+    ) -> list[str]:
+        with self._write() as conn:
+            if not _exists(conn, "uploads", "upload_id", upload_id):
+                raise ShoalError("NoSuchUpload", UploadId=upload_id)
+            sql = "DELETE FROM parts WHERE upload_id = ? RETURNING number, blob"
+            parts = dict(conn.execute(sql, (upload_id,)).fetchall())
+            for number, blob in used_blobs.items():
+                if parts.get(number) != blob:  # raising rolls the DELETE back
+                    raise RetryConflict(f"part {number} of upload {upload_id} changed")
+            conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
+            replaced = self._put_object(conn, record)
+        keep = {s.blob for s in record.segments}
+        unused = [b for n, b in sorted(parts.items()) if n not in used_blobs and b not in keep]
+        return list(dict.fromkeys(unused + replaced))
+
+    def abort_upload(self, upload_id: str) -> list[str] | None:
+        with self._write() as conn:
+            if not _exists(conn, "uploads", "upload_id", upload_id):
+                return None
+            sql = "DELETE FROM parts WHERE upload_id = ? RETURNING number, blob"
+            rows = conn.execute(sql, (upload_id,)).fetchall()
+            conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
+        return [b for _, b in sorted(rows)]
+
+    def list_uploads(
+        self, bucket: str, prefix: str, key_marker: str, upload_id_marker: str, limit: int
+    ) -> list[Upload]:
+        if limit <= 0:
+            return []
+        hi = prefix_successor(prefix)
+        tie = bool(upload_id_marker) and key_marker >= prefix
+        op, lo = (">=", key_marker) if tie else lower_bound(prefix, key_marker)
+        params: list[Any] = [bucket, lo]
+        if hi is not None:
+            params.append(hi)
+        if tie:
+            params += [key_marker, upload_id_marker]
+        params.append(limit)
+        rows = self._all(_list_uploads_sql(op, hi is not None, tie), params)
+        return [_upload_from_row(r) for r in rows]
+
+    def uploads_older_than(self, cutoff: float) -> list[Upload]:
+        sql = f"SELECT {_UPLOAD} FROM uploads WHERE initiated < ? ORDER BY initiated, upload_id"
+        return [_upload_from_row(r) for r in self._all(sql, (cutoff,))]
+
+    # -- maintenance ------------------------------------------------------------------------
+    def referenced_blobs(self) -> Iterator[str]:
+        """Batched, not one snapshot. Parts are scanned before objects, so a blob that moves
+        from a part to an object meanwhile is still seen; blobs that appear after the scan began
+        may be missed, so a collector must spare blobs newer than its own start."""
+        upload_id, number = "", -1
+        sql = (
+            "SELECT upload_id, number, blob FROM parts WHERE (upload_id, number) > (?, ?) "
+            "ORDER BY upload_id, number LIMIT ?"
+        )
+        while rows := self._all(sql, (upload_id, number, _BATCH)):
+            yield from (r[2] for r in rows)
+            upload_id, number = rows[-1][0], rows[-1][1]
+        last_id = 0
+        sql = "SELECT id, segments FROM objects WHERE id > ? ORDER BY id LIMIT ?"
+        while rows := self._all(sql, (last_id, _BATCH)):
+            for _, segments in rows:
+                yield from _blobs(segments)
+            last_id = rows[-1][0]
