@@ -11,6 +11,7 @@ from .config import Config
 from .core.auth import Keyring
 from .core.ports import MetaStore
 from .core.services import Core
+from .dialects.cos.dialect import CosDialect
 from .dialects.s3.dialect import S3Dialect
 from .store.fs import FsBlobStore
 from .store.sqlite import SqliteMetaStore
@@ -37,7 +38,9 @@ def keyring(config: Config) -> Keyring:
 
 
 def dialects(config: Config) -> list[Dialect]:
-    return [S3Dialect(config.domains, config.s3_min_part_size)]
+    """COS first (it claims only COS-signed requests and COS hosts); S3 is the fallback."""
+    return [CosDialect(config.cos_domains, config.cos_min_part_size),
+            S3Dialect(config.domains, config.s3_min_part_size)]
 
 
 def build(config: Config) -> ShoalApp:

@@ -34,6 +34,8 @@ class Dialect:
     canned_acls: ClassVar[frozenset[str]]
     emit_standard_storage_class: ClassVar[bool] = False
     crc64_header: ClassVar[str | None] = None  # COS: x-cos-hash-crc64ecma
+    # S3 deletes a bucket holding only unfinished uploads (aborting them); COS refuses.
+    delete_bucket_aborts_uploads: ClassVar[bool] = True
 
     def h(self, suffix: str) -> str:
         """Dialect header name: ``h("meta-")`` -> ``x-amz-meta-``."""
