@@ -2,18 +2,30 @@
 
 To run the suite against another implementation, add it to ``FACTORIES`` (and to ``SHARED``
 when several processes can open the same store).
+
+The "postgres" store needs a PostgreSQL server: SHOAL_TEST_PG_DSN, by default
+postgresql://postgres@127.0.0.1:5432/test. Each test gets a schema of its own, dropped after it.
+Where none is reachable its tests are skipped, unless CI is set: then they fail.
 """
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing as mp
+import os
 import time
+import urllib.parse
+import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
+import shoal.store.postgres as postgres_store
 import shoal.store.sqlite as sqlite_store
 from shoal.core.errors import RetryConflict, ShoalError
 from shoal.core.model import (
@@ -28,21 +40,90 @@ from shoal.core.model import (
 from shoal.core.ports import MetaStore
 from shoal.store.fs import new_blob_id
 from shoal.store.memory import MemoryMetaStore
+from shoal.store.postgres import PostgresMetaStore
 from shoal.store.sqlite import SqliteMetaStore, prefix_successor
+
+PG_DSN = os.environ.get("SHOAL_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@cache
+def _pg_unreachable() -> str | None:
+    """Why no PostgreSQL answers at PG_DSN (asked once per process), or None."""
+    try:
+        with psycopg.connect(PG_DSN, connect_timeout=5):
+            return None
+    except psycopg.OperationalError as exc:
+        return f"no PostgreSQL reachable at SHOAL_TEST_PG_DSN={PG_DSN}: {exc}"
+
+
+def pg_reachable() -> str:
+    """PG_DSN, after checking a server answers there; else skip (fail when CI is set)."""
+    message = _pg_unreachable()
+    if message is None:
+        return PG_DSN
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def dsn_with_schema(dsn: str, schema: str) -> str:
+    """``dsn`` (URL or key=value form) with ``schema`` as its search_path."""
+    option = f"-csearch_path={schema}"
+    if "://" not in dsn:
+        return f"{dsn} options='{option}'"
+    url = urllib.parse.urlsplit(dsn)
+    query = urllib.parse.parse_qsl(url.query) + [("options", option)]
+    return url._replace(query=urllib.parse.urlencode(query)).geturl()
+
+
+@contextmanager
+def pg_schema(name: str | None = None) -> Iterator[str]:
+    """A new, empty schema (dropped on exit); yields a DSN whose search_path is that schema."""
+    dsn = pg_reachable()
+    name = name or f"shoal_test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        conn.execute(f"CREATE SCHEMA {name}")
+    try:
+        yield dsn_with_schema(dsn, name)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+
+
+def _pg_schema_name(tmp: Path) -> str:
+    """The schema of the test whose tmp_path is ``tmp`` (spawned workers find it this way)."""
+    return "shoal_test_" + hashlib.sha256(str(tmp).encode()).hexdigest()[:16]
+
 
 FACTORIES: dict[str, Callable[[Path], MetaStore]] = {
     "memory": lambda tmp: MemoryMetaStore(),
     "sqlite": lambda tmp: SqliteMetaStore(str(tmp / "meta.db")),
+    "postgres": lambda tmp: PostgresMetaStore(dsn_with_schema(PG_DSN, _pg_schema_name(tmp))),
 }
-SHARED: dict[str, Callable[[Path], MetaStore]] = {"sqlite": FACTORIES["sqlite"]}
+SHARED: dict[str, Callable[[Path], MetaStore]] = {
+    "sqlite": FACTORIES["sqlite"],
+    "postgres": FACTORIES["postgres"],
+}
+
+
+@contextmanager
+def backing(kind: str, tmp: Path) -> Iterator[None]:
+    """Whatever a store of ``kind`` at ``tmp`` needs outside itself (a PostgreSQL schema)."""
+    if kind != "postgres":
+        yield
+        return
+    with pg_schema(_pg_schema_name(tmp)):
+        yield
 
 
 @pytest.fixture(params=list(FACTORIES))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetaStore]:
-    s = FACTORIES[request.param](tmp_path)
-    s.create_bucket(Bucket("bkt", "alice", 1.0))
-    yield s
-    s.close()
+    with backing(request.param, tmp_path):
+        s = FACTORIES[request.param](tmp_path)
+        s.create_bucket(Bucket("bkt", "alice", 1.0))
+        yield s
+        s.close()
 
 
 def rec(key: str, bucket: str = "bkt", blobs: list[str] | None = None, **kw: Any) -> ObjectRecord:
@@ -430,6 +511,7 @@ def test_uploads_older_than(store: MetaStore) -> None:
 
 def test_referenced_blobs(store: MetaStore, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sqlite_store, "_BATCH", 2)  # exercise the batching
+    monkeypatch.setattr(postgres_store, "_BATCH", 2)
     assert list(store.referenced_blobs()) == []
     expected: list[str] = []
     for i in range(5):
@@ -465,6 +547,56 @@ def test_sqlite_reopen_is_idempotent(tmp_path: Path) -> None:
     assert conn.execute("SELECT crc64ecma FROM objects").fetchall() == [(-1,)]
     first.close()
     second.close()
+
+
+def test_postgres_reopen_is_idempotent() -> None:
+    with pg_schema() as dsn:
+        first = PostgresMetaStore(dsn)
+        first.create_bucket(Bucket("b", "o", 1.0))
+        first.put_object(rec("k", bucket="b", crc64ecma=2**64 - 1))
+        second = PostgresMetaStore(dsn)
+        got = second.get_object("b", "k")
+        assert got is not None and got.crc64ecma == 2**64 - 1
+        conn = second._conn()
+        assert conn.execute("SELECT version FROM shoal_schema").fetchall() == [
+            (postgres_store.SCHEMA_VERSION,)]  # fmt: skip
+        assert conn.execute("SELECT crc64ecma FROM objects").fetchall() == [(-1,)]
+        collations = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND collation_name = 'C' ORDER BY 1, 2"
+        ).fetchall()
+        assert ("objects", "key") in collations and ("uploads", "upload_id") in collations
+        first.close()
+        second.close()
+
+
+def test_postgres_needs_an_existing_schema() -> None:
+    with pytest.raises(RuntimeError, match="create it first"):
+        PostgresMetaStore(dsn_with_schema(pg_reachable(), "shoal_no_such_schema"))
+
+
+def test_postgres_nul_characters_match_nothing() -> None:
+    """PostgreSQL text cannot hold NUL: lookups with one find nothing, and listings treat a
+    marker with one as the bound it is against the NUL-free keys that can be stored."""
+    with pg_schema() as dsn:
+        s = PostgresMetaStore(dsn)
+        s.create_bucket(Bucket("bkt", "alice", 1.0))
+        for key in ("a", "ab", "b"):
+            s.put_object(rec(key))
+        s.create_upload(upload("u1", "ab"))
+        with pytest.raises(ShoalError) as exc:
+            s.put_object(rec("a\x00"))
+        assert codes(exc) == "InvalidArgument"
+        with pytest.raises(ShoalError) as exc:
+            s.put_part(part("u\x00", 1))
+        assert codes(exc) == "NoSuchUpload"
+        assert s.get_object("bkt", "a\x00") is None and s.get_bucket("b\x00") is None
+        assert s.delete_object("bkt", "a\x00") is None and s.abort_upload("u\x00") is None
+        assert s.list_objects("bkt", "a\x00", "", 10) == []
+        assert [o.key for o in s.list_objects("bkt", "", "a\x00", 10)] == ["ab", "b"]
+        assert [u.upload_id for u in s.list_uploads("bkt", "", "a\x00", "", 10)] == ["u1"]
+        assert [u.upload_id for u in s.list_uploads("bkt", "", "ab", "\x00", 10)] == ["u1"]
+        s.close()
 
 
 # -- several processes --------------------------------------------------------------------------
@@ -518,6 +650,11 @@ def _hammer(kind: str, tmp: str, worker: int, barrier: Any, seconds: float, out:
 
 @pytest.mark.parametrize("kind", list(SHARED))
 def test_processes_hammering_one_store(kind: str, tmp_path: Path) -> None:
+    with backing(kind, tmp_path):
+        _hammer_and_check(kind, tmp_path)
+
+
+def _hammer_and_check(kind: str, tmp_path: Path) -> None:
     ctx = mp.get_context("spawn")
     out, barrier = ctx.Queue(), ctx.Barrier(2)
     procs = [ctx.Process(target=_hammer, args=(kind, str(tmp_path), w, barrier, 1.5, out))
