@@ -176,6 +176,16 @@ def test_hmacv1_virtual_host() -> None:
         verify(params, SECRET, "GET", path, pairs, wire)
 
 
+def test_hmacv1_path_style_bucket_signed_with_slash() -> None:
+    """botocore signs the path-style bucket URL ``/bucket`` as ``/bucket/`` (its auth_path)."""
+    url = "http://127.0.0.1:9000/bucket?prefix=a%2F&encoding-type=url"
+    params, (path, pairs, wire) = _boto_header("GET", url, auth_path="/bucket/")
+    assert path == "/bucket"
+    verify(params, SECRET, "GET", path, pairs, wire)
+    with pytest.raises(ShoalError, match="SignatureDoesNotMatch"):
+        verify(params, SECRET, "GET", "/other", pairs, wire)
+
+
 @pytest.mark.parametrize("key", KEYS)
 def test_hmacv1_query_round_trip(key: str) -> None:
     url = _url(key, "response-content-type=text%2Fplain")

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 from ..core.errors import ShoalError
 from ..core.hashing import make_hasher, parse_checksum_header, parse_content_md5
-from ..core.ingest import CHECKSUM_ALGOS, Expect
+from ..core.ingest import CHECKSUM_ALGOS, Expect, claimed_checksums
 from .request import Request
 
 MAX_DOC = 8 << 20  # the largest XML document accepted (Complete with 10,000 parts fits)
@@ -58,12 +58,14 @@ def expect_for(req: Request, prefix: str = "x-amz-") -> Expect:
             raise ShoalError("InvalidRequest", "Checksum algorithm provided is unsupported.")
         exp.want.add(algo)
     trailer = req.headers.get(f"{prefix}trailer", "")
+    trailers: Callable[[], dict[str, str]] | None = req.state.get("trailers")
+    exp.trailers = trailers
     for name in trailer.split(","):
         name = name.strip().lower()
         if name.startswith(f"{prefix}checksum-"):
             exp.want.add(name[len(f"{prefix}checksum-"):])
-    trailers: Callable[[], dict[str, str]] | None = req.state.get("trailers")
-    exp.trailers = trailers
+            if trailers is not None:
+                exp.declared_trailers.add(name)
     exp.size = req.state.get("decoded_length")
     if len(exp.checksums) > 1:
         raise ShoalError("InvalidRequest", "Expecting a single x-amz-checksum- header. "
@@ -81,16 +83,18 @@ async def read_document(req: Request, limit: int = MAX_DOC, *, require_md5: bool
             raise ShoalError("MalformedXML", "The XML you provided was too large.")
     data = bytes(buf)
     exp = expect_for(req)
-    if require_md5 and exp.md5 is None and not exp.checksums:
+    claimed = claimed_checksums(exp)
+    if require_md5 and exp.md5 is None and not claimed:
         raise ShoalError("InvalidRequest", "Missing required header for this request: Content-MD5")
     if exp.md5 is not None and hashlib.md5(data).digest() != exp.md5:
         raise ShoalError("BadDigest")
     if exp.sha256_hex and hashlib.sha256(data).hexdigest() != exp.sha256_hex.lower():
         raise ShoalError("XAmzContentSHA256Mismatch")
-    for algo, value in exp.checksums.items():
+    for algo, value in claimed.items():
         hasher = make_hasher(algo)
         hasher.update(data)
         if base64.b64encode(hasher.digest()).decode() != value:
             raise ShoalError("BadDigest", f"The {algo.upper()} you specified did not match the "
                              "calculated checksum.")
     return data
+

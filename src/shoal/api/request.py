@@ -31,6 +31,7 @@ class Request:
     body: AsyncIterator[bytes] | None = None  # set by authentication (may be a decoder)
     body_digest: Any = None  # payload expectations set by authentication (see api.body)
     state: dict[str, Any] = field(default_factory=dict)
+    body_started: bool = False  # receive() was called: the server has sent 100 Continue
 
     def __post_init__(self) -> None:
         self.query = parse_qsl(self.query_string, keep_blank_values=True)
@@ -54,8 +55,30 @@ class Request:
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name, default)
 
+    @property
+    def header_bytes(self) -> int:
+        """Size of the header section as sent (``name: value\\r\\n`` per header)."""
+        return sum(len(k) + len(v) + 4 for k, v in self.headers.items())
+
+    @property
+    def declares_body(self) -> bool:
+        """The request announces a body (non-zero Content-Length or chunked framing)."""
+        length = self.headers.get("content-length", "").strip()
+        return (length.isdigit() and int(length) > 0) or "transfer-encoding" in self.headers
+
+    @property
+    def body_withheld(self) -> bool:
+        """An ``Expect: 100-continue`` body the client is still holding back.
+
+        Answering without reading it means the client never sends it, while the HTTP server
+        would take the client's next request as that body: the connection must close.
+        """
+        expect = self.headers.get("expect", "").strip().lower()
+        return expect == "100-continue" and not self.body_started and self.declares_body
+
     async def raw_stream(self) -> AsyncIterator[bytes]:
         """The body exactly as received from the ASGI server."""
+        self.body_started = True
         while True:
             msg = await self.receive()
             if msg["type"] == "http.disconnect":

@@ -6,6 +6,7 @@ error documents.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -26,6 +27,15 @@ from .routing import route
 log = logging.getLogger("shoal")
 
 Handler = Callable[[Ctx], Awaitable[Response]]
+MAX_HEADER_BYTES = 8192  # S3: "The PUT request header is limited to 8 KB in size"
+
+
+async def _disconnected(receive: Any) -> None:
+    """Return once the client has gone (request body messages still pending are dropped)."""
+    while True:
+        msg = await receive()
+        if msg["type"] == "http.disconnect":
+            return
 
 
 def _decode(value: bytes) -> str:
@@ -62,6 +72,8 @@ class ShoalApp:
             resp = dialect.render_error(req, ShoalError("InternalError"))
         headers = dialect.base_headers(req)
         headers.update(resp.headers)
+        if req.body_withheld:
+            headers["Connection"] = "close"
         await self._send(scope, send, req, resp, headers)
 
     def _request(self, scope: dict[str, Any], receive: Any) -> Request:
@@ -82,6 +94,10 @@ class ShoalApp:
         )
 
     async def _handle(self, req: Request, dialect: Dialect) -> Response:
+        if req.header_bytes > MAX_HEADER_BYTES:
+            raise ShoalError("RequestHeaderSectionTooLarge", "Your request header section "
+                             "exceeds the maximum allowed size.",
+                             MaxSizeAllowed=str(MAX_HEADER_BYTES))
         req.bucket, req.key = dialect.address(req)
         if req.key is not None and len(req.key.encode("utf-8", "surrogatepass")) > \
                 dialect.max_key_bytes:
@@ -110,13 +126,17 @@ class ShoalApp:
         if isinstance(body, bytes):
             await send({"type": "http.response.body", "body": b"" if resp.head else body})
             return
+        gone = asyncio.ensure_future(_disconnected(req.receive))
         try:
             async for chunk in body:
+                if gone.done():  # the client left: stop reading the object
+                    return
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except Exception:
             log.exception("request %s: body stream failed", req.request_id)
             raise
         finally:
+            gone.cancel()
             aclose = getattr(body, "aclose", None)
             if aclose is not None:
                 await aclose()

@@ -30,6 +30,7 @@ class Expect:
     checksums: dict[str, str] = field(default_factory=dict)  # algo -> base64, from headers
     want: set[str] = field(default_factory=set)  # checksum algos to compute and keep
     trailers: Callable[[], dict[str, str]] | None = None  # trailing headers, after the body
+    declared_trailers: set[str] = field(default_factory=set)  # names promised in x-amz-trailer
     size: int | None = None  # declared (decoded) length
     max_size: int | None = None
 
@@ -119,17 +120,32 @@ def _verify(expect: Expect, size: int, digests: dict[str, bytes]) -> None:
             ClientComputedContentSHA256=expect.sha256_hex,
             S3ComputedContentSHA256=digests["sha256"].hex(),
         )
-    claimed = dict(expect.checksums)
-    if expect.trailers is not None:
-        for name, value in expect.trailers().items():
-            if name.startswith("x-amz-checksum-"):
-                claimed[name[len("x-amz-checksum-"):]] = value
-    for algo, value in claimed.items():
+    for algo, value in claimed_checksums(expect).items():
         if algo in digests and value != _b64(digests[algo]):
             raise ShoalError(
                 "BadDigest",
                 f"The {algo.upper()} you specified did not match the calculated checksum.",
             )
+
+
+def claimed_checksums(expect: Expect) -> dict[str, str]:
+    """algo -> base64 the client claimed, from headers and from aws-chunked trailers.
+
+    Call after the body has been read; a trailer promised in ``x-amz-trailer`` but never sent
+    is MalformedTrailerError.
+    """
+    claimed = dict(expect.checksums)
+    if expect.trailers is None:
+        return claimed
+    received = expect.trailers()
+    if not expect.declared_trailers <= set(received):
+        raise ShoalError("MalformedTrailerError", "The request contained trailing data that "
+                         "was not well-formed or did not conform to our published schema.")
+    for name, value in received.items():
+        algo = name.removeprefix("x-amz-checksum-")
+        if algo != name and algo in CHECKSUM_ALGOS:
+            claimed[algo] = value
+    return claimed
 
 
 def _b64(d: bytes) -> str:

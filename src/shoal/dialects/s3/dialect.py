@@ -76,8 +76,7 @@ class S3Dialect(Dialect):
             secret, req.principal = self._lookup(keys, params.access_key)
             sigv4.check_time(params, now)
             if payload is None:
-                raise ShoalError("InvalidRequest", "Missing required header for this request: "
-                                 "x-amz-content-sha256")
+                payload = self._implied_payload_hash(req)
             sigv4.verify(params, secret, req.method, req.raw_path, req.query, req.headers, payload)
             signing = ChunkSigning(
                 signing_key=sigv4.signing_key(secret, params.date, params.region, params.service),
@@ -131,6 +130,15 @@ class S3Dialect(Dialect):
             raise ShoalError("MissingContentLength")
         req.state["decoded_length"] = length
         req.body = body
+
+    @staticmethod
+    def _implied_payload_hash(req: Request) -> str:
+        """Without ``x-amz-content-sha256`` (plain SigV4, as the Ncloud seed request is sent)
+        the signed payload hash can only be known up front when there is no body."""
+        if req.declares_body:
+            raise ShoalError("InvalidRequest", "Missing required header for this request: "
+                             "x-amz-content-sha256")
+        return sigv4.EMPTY_SHA256
 
     @staticmethod
     def _lookup(keys: Keyring, access_key: str) -> tuple[str, Principal]:

@@ -263,7 +263,10 @@ def _paths(raw_path: str) -> list[str]:
     # Never the decoded path: "/b/a%252F" decoded equals the wire form of key "a/".
     path = raw_path or "/"
     encoded = quote(unquote_to_bytes(path), safe="/")
-    return [path] if encoded == path else [path, encoded]
+    paths = [path] if encoded == path else [path, encoded]
+    if path.count("/") == 1 and len(path) > 1:
+        paths.append(path + "/")  # botocore signs path-style "/bucket" as "/bucket/"
+    return paths
 
 
 def _subresource_sets(query: Sequence[tuple[str, str]]) -> list[frozenset[str]]:
