@@ -8,8 +8,10 @@ import time
 from .api.dialect import Dialect
 from .api.server import ShoalApp
 from .config import Config
+from .core.accounts import AccountService
 from .core.auth import Keyring
-from .core.ports import MetaStore
+from .core.ports import Store
+from .core.secrets import SecretBox, load_master_key
 from .core.services import Core
 from .dialects.cos.dialect import CosDialect
 from .dialects.s3.dialect import S3Dialect
@@ -19,7 +21,8 @@ from .store.sqlite import SqliteMetaStore
 TEMP_MAX_AGE = 3600.0
 
 
-def open_meta(config: Config) -> MetaStore:
+def open_meta(config: Config) -> Store:
+    """The metadata store (buckets, objects, uploads, accounts) the configuration names."""
     dsn = config.meta_dsn
     if dsn.startswith(("postgres://", "postgresql://")):
         from .store.postgres import PostgresMetaStore
@@ -29,8 +32,20 @@ def open_meta(config: Config) -> MetaStore:
     return SqliteMetaStore(path)
 
 
-def keyring(config: Config) -> Keyring:
-    keys = Keyring()
+def root_keys(config: Config) -> frozenset[str]:
+    """The access keys of the root credentials (never given to accounts)."""
+    return frozenset([config.access_key, *config.extra_keys])
+
+
+def accounts(config: Config, meta: Store) -> AccountService:
+    """Account operations over ``meta``, with the master key of the configuration."""
+    box = SecretBox(load_master_key(config.data_dir))
+    return AccountService(meta, box, root_keys(config))
+
+
+def keyring(config: Config, users: AccountService | None = None) -> Keyring:
+    """Root credentials from the configuration, then the accounts' keys from the store."""
+    keys = Keyring(users.resolve if users is not None else None)
     keys.add(config.access_key, config.secret_key, "root", admin=True)
     for ak, sk in config.extra_keys.items():
         keys.add(ak, sk, "root", admin=True)
@@ -49,7 +64,8 @@ def build(config: Config) -> ShoalApp:
     blobs = FsBlobStore(config.data_dir)
     blobs.sweep_temp(time.time() - TEMP_MAX_AGE)
     core = Core.build(meta, blobs)
-    return ShoalApp(core, dialects(config), keyring(config), config, on_shutdown=meta.close)
+    keys = keyring(config, accounts(config, meta))
+    return ShoalApp(core, dialects(config), keys, config, on_shutdown=meta.close)
 
 
 def create_app() -> ShoalApp:

@@ -1,7 +1,8 @@
 """Storage interfaces the core depends on; implementations live in ``shoal.store``.
 
-Both interfaces are synchronous and thread-safe: the core calls them from worker threads
-(``asyncio.to_thread``), never from the event loop. Every method that removes a row returns
+All interfaces are synchronous and thread-safe: the core calls them from worker threads
+(``asyncio.to_thread``), never from the event loop (except ``AccountStore.lookup_key``, one
+indexed read on a key-cache miss; see ``Keyring``). Every method that removes a row returns
 the blob ids the row owned; the caller deletes those blobs *after* the call returned, i.e. after
 the metadata commit (bytes are written before metadata that points at them, and freed after the
 metadata that pointed at them is gone).
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import BinaryIO, Protocol
 
+from .accounts import AccessKey, User
 from .model import Bucket, ObjectRecord, ObjectSummary, Part, Upload
 
 
@@ -89,6 +91,43 @@ class MetaStore(Protocol):
         """Every blob id any part or object segment refers to."""
 
     def close(self) -> None: ...
+
+
+class AccountStore(Protocol):
+    """Users and their access keys (secrets arrive sealed; the store never sees them plain)."""
+
+    def create_user(self, user: User) -> bool:
+        """Insert; False (and nothing inserted) when the name or canonical id is taken."""
+
+    def get_user(self, name: str) -> User | None: ...
+
+    def get_user_by_id(self, user_id: str) -> User | None: ...
+
+    def list_users(self) -> list[User]:
+        """All users, ordered by name."""
+
+    def delete_user(self, name: str) -> list[AccessKey] | None:
+        """Atomically delete the user and all its keys; returns the keys, or None if there was
+        no such user."""
+
+    def add_key(self, key: AccessKey) -> bool:
+        """Insert; False when the access key exists (of any user). Raises
+        AccountError("NoSuchUser") if ``key.user_id`` is no user's."""
+
+    def get_key(self, access_key: str) -> AccessKey | None: ...
+
+    def lookup_key(self, access_key: str) -> tuple[AccessKey, User] | None:
+        """The key and its user in one read (the server's authentication path)."""
+
+    def list_keys(self, user_id: str | None = None) -> list[AccessKey]:
+        """All keys (of ``user_id`` when given), ordered by (created, access_key)."""
+
+    def set_key_active(self, access_key: str, active: bool) -> bool:
+        """False when there is no such key."""
+
+
+class Store(MetaStore, AccountStore, Protocol):
+    """Both metadata ports: what the SQLite, PostgreSQL and in-memory stores implement."""
 
 
 class BlobWriter(Protocol):

@@ -18,6 +18,7 @@ from typing import BinaryIO
 from ..core.errors import RetryConflict, ShoalError
 from ..core.model import Bucket, ObjectRecord, ObjectSummary, Part, Upload
 from .fs import as_bytes_view, check_blob_id, new_blob_id
+from .memory_accounts import MemoryAccounts
 
 _U64 = 1 << 64
 
@@ -31,8 +32,9 @@ def _blobs(record: ObjectRecord) -> list[str]:
     return list(dict.fromkeys(s.blob for s in record.segments))
 
 
-class MemoryMetaStore:
-    """``MetaStore`` in dictionaries; keys of each bucket are also kept in a sorted list."""
+class MemoryMetaStore(MemoryAccounts):
+    """``MetaStore`` and ``AccountStore`` in dictionaries; keys of each bucket are also kept
+    in a sorted list."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -41,6 +43,7 @@ class MemoryMetaStore:
         self._keys: dict[str, list[str]] = {}  # bucket -> sorted keys
         self._uploads: dict[str, Upload] = {}
         self._parts: dict[str, dict[int, Part]] = {}  # upload id -> number -> part
+        self._init_accounts()
 
     # -- buckets ----------------------------------------------------------------------------
     def create_bucket(self, bucket: Bucket) -> Bucket | None:

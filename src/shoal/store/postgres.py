@@ -1,4 +1,4 @@
-"""PostgreSQL implementation of the ``MetaStore`` port (the scale-out metadata store).
+"""PostgreSQL implementation of the ``MetaStore`` and ``AccountStore`` ports (scale-out).
 
 Any number of worker processes, on any number of hosts, share one database; each thread of a
 process has its own connection (in autocommit mode, so every read is one statement: its own
@@ -30,6 +30,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ..core.errors import RetryConflict, ShoalError
 from ..core.model import Bucket, ObjectRecord, ObjectSummary, Part, Upload
+from .postgres_accounts import PostgresAccounts
 from .sqlite import (
     _BUCKET_COLS,
     _META_COLS,
@@ -53,7 +54,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 Conn = psycopg.Connection[Any]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # v1: buckets, objects, uploads, parts; v2: users, access keys
 MAX_ATTEMPTS = 10  # of one write transaction, on serialization failures and deadlocks
 _UPSERT_ROUNDS = 100  # insert-or-lock rounds of one upsert (each lost race costs one)
 _BATCH = 1000
@@ -238,7 +239,8 @@ def _abort_upload(conn: Conn, upload_id: str) -> list[str] | None:
 
 
 def _migrate(conn: Conn) -> None:
-    """Create the tables, once, whichever of several processes starting together gets here."""
+    """Create or upgrade the tables, once, whichever of several processes starting together
+    gets here first."""
     conn.execute(
         "SELECT pg_advisory_xact_lock(%s, hashtext(coalesce(current_schema(), '')))",
         (_LOCK_CLASS,),
@@ -252,16 +254,18 @@ def _migrate(conn: Conn) -> None:
     if schema is None:
         raise RuntimeError(f"no schema of search_path {path!r} exists: create it first")
     if conn.execute("SELECT to_regclass('shoal_schema')").fetchall()[0][0] is None:
-        ddl = resources.files(__package__).joinpath("schema/postgres_v1.sql").read_text()
-        conn.execute(ddl)  # no parameters: sent as one multi-statement script
-        return
-    version = conn.execute("SELECT max(version) FROM shoal_schema").fetchall()[0][0]
+        version = 0
+    else:
+        version = conn.execute("SELECT max(version) FROM shoal_schema").fetchall()[0][0]
     if version is None or version > SCHEMA_VERSION:
         raise RuntimeError(f"schema {schema}: version {version} is not one this code knows")
+    for target in range(version + 1, SCHEMA_VERSION + 1):  # each step on the last
+        ddl = resources.files(__package__).joinpath(f"schema/postgres_v{target}.sql").read_text()
+        conn.execute(ddl)  # no parameters: sent as one multi-statement script
 
 
-class PostgresMetaStore:
-    """``MetaStore`` over one PostgreSQL database (schema per search_path)."""
+class PostgresMetaStore(PostgresAccounts):
+    """``MetaStore`` and ``AccountStore`` over one PostgreSQL database (schema per search_path)."""
 
     def __init__(self, dsn: str) -> None:
         given = conninfo_to_dict(dsn)

@@ -1,4 +1,4 @@
-"""SQLite implementation of the ``MetaStore`` port.
+"""SQLite implementation of the ``MetaStore`` and ``AccountStore`` ports.
 
 One WAL database file shared by any number of worker processes; one connection per thread.
 Every write is a short ``BEGIN IMMEDIATE`` transaction (so it never has to upgrade a read lock,
@@ -32,8 +32,9 @@ from ..core.model import (
     Segment,
     Upload,
 )
+from .sqlite_accounts import SqliteAccounts
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # v1: buckets, objects, uploads, parts; v2: users, access keys
 BUSY_TIMEOUT_S = 30.0
 _BATCH = 1000
 _U64 = 1 << 64
@@ -204,8 +205,8 @@ class _Connection(sqlite3.Connection):
     """Weak-referenceable, so a finished thread's connection can be garbage-collected."""
 
 
-class SqliteMetaStore:
-    """``MetaStore`` over one SQLite file (WAL, synchronous=FULL)."""
+class SqliteMetaStore(SqliteAccounts):
+    """``MetaStore`` and ``AccountStore`` over one SQLite file (WAL, synchronous=FULL)."""
 
     def __init__(self, path: str) -> None:
         if sqlite3.sqlite_version_info < (3, 35):  # DELETE ... RETURNING
@@ -298,11 +299,11 @@ class SqliteMetaStore:
             version = conn.execute("PRAGMA user_version").fetchall()[0][0]
             if version > SCHEMA_VERSION:
                 raise RuntimeError(f"{self.path}: schema v{version} is newer than this code")
-            if version < 1:
-                ddl = resources.files(__package__).joinpath("schema/sqlite_v1.sql").read_text()
-                for stmt in _statements(ddl):
+            for target in range(version + 1, SCHEMA_VERSION + 1):  # each step on the last
+                ddl = resources.files(__package__).joinpath(f"schema/sqlite_v{target}.sql")
+                for stmt in _statements(ddl.read_text()):
                     conn.execute(stmt)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         with self._lock:
