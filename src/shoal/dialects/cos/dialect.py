@@ -77,7 +77,7 @@ class CosDialect(Dialect):
     async def authenticate(self, req: Request, keys: Keyring) -> None:
         auth = self._auth(req)
         if auth is not None:
-            found = keys.lookup(auth.access_key)
+            found = await keys.lookup_async(auth.access_key)
             if found is None:
                 raise ShoalError("InvalidAccessKeyId", "The access key Id format you provided "
                                  "is invalid, please check your access key Id.")

@@ -73,7 +73,7 @@ class S3Dialect(Dialect):
         if auth.startswith("AWS4-HMAC-SHA256"):
             params = sigv4.parse_auth_header(auth)
             params = replace(params, amz_date=self._amz_date(req))
-            secret, req.principal = self._lookup(keys, params.access_key)
+            secret, req.principal = await self._lookup(keys, params.access_key)
             sigv4.check_time(params, now)
             if payload is None:
                 payload = self._implied_payload_hash(req)
@@ -86,18 +86,18 @@ class S3Dialect(Dialect):
             )
         elif "X-Amz-Algorithm" in req.args or "X-Amz-Credential" in req.args:
             params = sigv4.parse_presigned_query(req.query)
-            secret, req.principal = self._lookup(keys, params.access_key)
+            secret, req.principal = await self._lookup(keys, params.access_key)
             sigv4.check_time(params, now)
             payload = req.args.get("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
             sigv4.verify(params, secret, req.method, req.raw_path, req.query, req.headers, payload)
         elif auth.startswith("AWS "):
             params2 = sigv2.parse_auth_header(auth)
-            secret, req.principal = self._lookup(keys, params2.access_key)
+            secret, req.principal = await self._lookup(keys, params2.access_key)
             sigv2.verify_header(params2, secret, req.method, req.raw_path, req.query,
                                 req.headers, bucket=self._v2_bucket(req), now=now)
         elif "AWSAccessKeyId" in req.args and "Signature" in req.args:
             params2 = sigv2.parse_query(req.query)
-            secret, req.principal = self._lookup(keys, params2.access_key)
+            secret, req.principal = await self._lookup(keys, params2.access_key)
             sigv2.verify_query(params2, secret, req.method, req.raw_path, req.query,
                                req.headers, bucket=self._v2_bucket(req), now=now)
         elif auth:
@@ -141,8 +141,8 @@ class S3Dialect(Dialect):
         return sigv4.EMPTY_SHA256
 
     @staticmethod
-    def _lookup(keys: Keyring, access_key: str) -> tuple[str, Principal]:
-        found = keys.lookup(access_key)
+    async def _lookup(keys: Keyring, access_key: str) -> tuple[str, Principal]:
+        found = await keys.lookup_async(access_key)
         if found is None:
             raise ShoalError("InvalidAccessKeyId", AWSAccessKeyId=access_key)
         return found
