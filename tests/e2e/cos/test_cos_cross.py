@@ -135,8 +135,6 @@ def test_coscmd_multipart_upload(coscmd: tuple[CosCmd, str, Path], cos: CosS3Cli
     assert listing.returncode == 0 and "dir/" in listing.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="uvicorn's httptools protocol lower-cases response "
-                   "header names; coscmd reads Content-Length case-sensitively (see report)")
 def test_coscmd_download(coscmd: tuple[CosCmd, str, Path], tmp_path: Path) -> None:
     cmd, _, src = coscmd
     dest = tmp_path / "back.bin"

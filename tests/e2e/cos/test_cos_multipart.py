@@ -17,9 +17,6 @@ from .wire import REGION, Wire, ci
 
 MiB = 1024 * 1024
 crc64 = crcmod.mkCrcFun(0x142F0E1EBA9EA3693, initCrc=0, xorOut=0xFFFFFFFFFFFFFFFF, rev=True)
-HEADER_CASE = pytest.mark.xfail(
-    strict=True, reason="uvicorn's httptools protocol lower-cases response header names; the "
-    "COS SDK reads Content-Length/ETag/Last-Modified case-sensitively (see report)")
 
 
 def service_error(call, *args: object, **kwargs: object) -> CosServiceError:  # noqa: ANN001
@@ -96,8 +93,6 @@ def test_part_size_and_numbering_rules(cos: CosS3Client, cos_bucket: str) -> Non
     assert ci(cos.head_object(Bucket=cos_bucket, Key="k"))["content-length"] == str(MiB + 1)
 
 
-@pytest.mark.xfail(strict=True, reason="core.multipart.validate_parts tests consecutive numbers "
-                   "before the order of the whole list (dialects.md 7.5: order first)")
 def test_descending_parts_are_invalid_part_order(cos: CosS3Client, cos_bucket: str) -> None:
     upload_id = cos.create_multipart_upload(Bucket=cos_bucket, Key="k")["UploadId"]
     parts = upload_parts(cos, cos_bucket, "k", upload_id, [b"a" * MiB, b"b"])
@@ -171,7 +166,6 @@ def test_upload_file_50mib(cos: CosS3Client, big_file: tuple[str, Path, bytes]) 
     assert "Upload" not in cos.list_multipart_uploads(Bucket=bucket)
 
 
-@HEADER_CASE
 def test_download_file_50mib(cos: CosS3Client, big_file: tuple[str, Path, bytes],
                              tmp_path: Path) -> None:
     bucket, _, digest = big_file

@@ -201,8 +201,6 @@ def test_copy_source_forms(wire: Wire, seed_bucket: str, form: str) -> None:
     assert (bad.status_code, xml(bad).findtext("Code")) == (400, "InvalidArgument")
 
 
-@pytest.mark.xfail(strict=True, reason="uvicorn's httptools protocol lower-cases response "
-                   "header names (see report)")
 def test_response_header_names_keep_canonical_case(wire: Wire, seed_bucket: str) -> None:
     wire.request("PUT", seed_bucket, "case", body=b"x")
     resp = wire.request("HEAD", seed_bucket, "case")
