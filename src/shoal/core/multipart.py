@@ -7,17 +7,18 @@ import base64
 import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import RetryConflict, ShoalError
 from .hashing import composite_checksum, crc_combine, multipart_etag
 from .ingest import Expect, Ingested, ingest
-from .model import ObjectMeta, ObjectRecord, Part, PartRef, Segment, Upload
+from .model import ByteRange, ObjectMeta, ObjectRecord, Part, PartRef, Segment, Upload
 from .objects import ObjectService
 from .ports import BlobStore, MetaStore
 
 MAX_PART_NUMBER = 10000
 MAX_PART_SIZE = 5 * 1024**3
+LIST_BATCH = 1000
 FULL_OBJECT_ALGOS = ("crc32", "crc32c", "crc64nvme")
 
 
@@ -26,6 +27,17 @@ class CompletePart:
     number: int
     etag: str  # as sent, quotes stripped
     checksums: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteClaims:
+    """What a Complete request asserts about the whole object (all optional)."""
+
+    checksums: dict[str, str] = field(default_factory=dict)  # algo -> base64 value
+    checksum_type: str | None = None
+    object_size: int | None = None
+    if_match: str | None = None  # conditional write: the object at the key has this ETag
+    if_none_match: str | None = None  # "*": there is no object at the key yet
 
 
 @dataclass(slots=True)
@@ -37,9 +49,11 @@ class UploadListing:
     next_upload_id_marker: str
 
 
-def new_upload_id() -> str:
-    """Unguessable and URL-safe: creation time (hex) then 192 random bits."""
-    return f"{int(time.time()):x}" + secrets.token_hex(24)
+def new_upload_id(initiated_ns: int) -> str:
+    """Unguessable, URL-safe, and sorting like the initiation time: 16 hex digits of epoch
+    nanoseconds, then 128 random bits. Listings order one key's uploads by (initiated, id) and
+    page with ``upload-id-marker`` by id, so the two orders must agree."""
+    return f"{initiated_ns:016x}{secrets.token_hex(16)}"
 
 
 def check_part_number(value: str | int | None) -> int:
@@ -66,8 +80,9 @@ class MultipartService:
         checksum_algorithm: str | None = None, checksum_type: str | None = None,
     ) -> Upload:
         await self.objects.require_bucket(bucket)
+        now_ns = time.time_ns()
         upload = Upload(
-            upload_id=new_upload_id(), bucket=bucket, key=key, initiated=time.time(),
+            upload_id=new_upload_id(now_ns), bucket=bucket, key=key, initiated=now_ns / 1e9,
             meta=meta, owner=owner, checksum_algorithm=checksum_algorithm,
             checksum_type=checksum_type,
         )
@@ -87,14 +102,20 @@ class MultipartService:
         if upload.checksum_algorithm:
             expect.want.add(upload.checksum_algorithm.lower())
         expect.max_size = MAX_PART_SIZE
+        if expect.size is not None and expect.size > MAX_PART_SIZE:
+            raise ShoalError("EntityTooLarge", ProposedSize=str(expect.size),
+                             MaxSizeAllowed=str(MAX_PART_SIZE))
         got = await ingest(self.blobs, body, expect)
         return await self._record_part(upload, number, got)
 
     async def upload_part_copy(
-        self, upload: Upload, number: int, src: ObjectRecord, rng: object
+        self, upload: Upload, number: int, src: ObjectRecord, rng: ByteRange | None
     ) -> Part:
+        if (rng.length if rng is not None else src.size) > MAX_PART_SIZE:
+            raise ShoalError("InvalidRequest", "The specified copy source is larger than the "
+                             f"maximum allowable size for a copy source: {MAX_PART_SIZE}")
         want = {upload.checksum_algorithm.lower()} if upload.checksum_algorithm else set()
-        got = await self.objects.copy_bytes(src, rng, want)  # type: ignore[arg-type]
+        got = await self.objects.copy_bytes(src, rng, want)
         return await self._record_part(upload, number, got)
 
     async def _record_part(self, upload: Upload, number: int, got: Ingested) -> Part:
@@ -117,22 +138,36 @@ class MultipartService:
 
     async def complete(
         self, upload: Upload, wanted: list[CompletePart], min_part_size: int, consecutive: bool,
+        claims: CompleteClaims | None = None,
     ) -> ObjectRecord:
         for _ in range(5):
             try:
-                return await self._complete_once(upload, wanted, min_part_size, consecutive)
+                return await self._complete_once(upload, wanted, min_part_size, consecutive,
+                                                 claims or CompleteClaims())
             except RetryConflict:
                 continue
         raise ShoalError("InternalError", "The upload changed while completing; retry.")
 
     async def _complete_once(
         self, upload: Upload, wanted: list[CompletePart], min_part_size: int, consecutive: bool,
+        claims: CompleteClaims,
     ) -> ObjectRecord:
         numbers = [w.number for w in wanted]
         stored = {p.number: p for p in await asyncio.to_thread(
             self.meta.get_parts, upload.upload_id, numbers)}
-        parts = validate_parts(wanted, stored, min_part_size, consecutive)
+        try:
+            parts = validate_parts(wanted, stored, min_part_size, consecutive)
+        except ShoalError as err:
+            # Parts vanish when the upload was aborted (or completed) meanwhile: say so.
+            if err.code == "InvalidPart" and await asyncio.to_thread(
+                    self.meta.get_upload, upload.upload_id) is None:
+                raise ShoalError("NoSuchUpload", UploadId=upload.upload_id) from None
+            raise
         record = assemble(upload, parts)
+        check_claims(upload, record, claims)
+        if claims.if_match is not None or claims.if_none_match is not None:
+            current = await asyncio.to_thread(self.meta.get_object, upload.bucket, upload.key)
+            check_write_conditions(claims, upload.key, current)
         used = {p.number: p.blob for p in parts}
         freed = await asyncio.to_thread(self.meta.complete_upload, upload.upload_id, record, used)
         await self.objects.free(freed)
@@ -154,9 +189,11 @@ class MultipartService:
             return out
         kmark, umark = key_marker, upload_id_marker if key_marker else ""
         count = 0
+        # With a delimiter many uploads may roll up into one prefix: read in bigger batches.
+        limit = max(max_uploads + 1, LIST_BATCH) if delimiter else max_uploads + 1
         while True:
             batch = await asyncio.to_thread(
-                self.meta.list_uploads, bucket, prefix, kmark, umark, max_uploads + 1)
+                self.meta.list_uploads, bucket, prefix, kmark, umark, limit)
             if not batch:
                 return out
             for up in batch:
@@ -175,7 +212,7 @@ class MultipartService:
                     out.uploads.append(up)
                     out.next_key_marker, out.next_upload_id_marker = up.key, up.upload_id
                 kmark, umark = up.key, up.upload_id
-            if len(batch) <= max_uploads:
+            if len(batch) < limit:
                 return out
 
 
@@ -191,13 +228,13 @@ def validate_parts(
 ) -> list[Part]:
     if not wanted:
         raise ShoalError("MalformedXML")
-    prev = 0
-    for w in wanted:
-        if w.number <= prev:
-            raise ShoalError("InvalidPartOrder")
-        if consecutive and w.number != prev + 1:
-            raise ShoalError("InvalidPart", PartNumber=str(w.number))
-        prev = w.number
+    numbers = [w.number for w in wanted]
+    if any(a >= b for a, b in zip(numbers, numbers[1:], strict=False)):
+        raise ShoalError("InvalidPartOrder")
+    if consecutive:
+        for expected, n in enumerate(numbers, start=1):
+            if n != expected:
+                raise ShoalError("InvalidPart", PartNumber=str(n))
     parts: list[Part] = []
     for w in wanted:
         p = stored.get(w.number)
@@ -213,6 +250,43 @@ def validate_parts(
             raise ShoalError("EntityTooSmall", ProposedSize=str(p.size),
                              MinSizeAllowed=str(min_part_size), PartNumber=str(p.number))
     return parts
+
+
+def check_claims(upload: Upload, record: ObjectRecord, claims: CompleteClaims) -> None:
+    """Complete's whole-object checksum, checksum type and size must match what was built."""
+    mode = record.checksum_type or upload.checksum_type
+    if claims.checksum_type is not None and claims.checksum_type != mode:
+        raise ShoalError("InvalidRequest", f"The upload was created using the {mode or 'null'} "
+                         "checksum mode. The complete request must use the same checksum mode.")
+    if claims.object_size is not None and claims.object_size != record.size:
+        raise ShoalError("InvalidRequest", "The provided 'x-amz-mp-object-size' header value "
+                         f"{claims.object_size} does not match the object size {record.size}.")
+    for algo, value in claims.checksums.items():
+        ours = record.checksums.get(algo)
+        if ours is None:
+            used = (upload.checksum_algorithm or "null").lower()
+            raise ShoalError("InvalidRequest", f"The upload was created using a {used} "
+                             "checksum. The complete request must use the same checksum "
+                             "algorithm.")
+        if value.strip().split("-")[0] != ours.split("-")[0]:
+            raise ShoalError("BadDigest", f"The {algo.upper()} you specified did not match the "
+                             "calculated checksum.")
+
+
+def check_write_conditions(claims: CompleteClaims, key: str,
+                           current: ObjectRecord | None) -> None:
+    """S3 conditional writes: ``If-None-Match: *`` and ``If-Match: <etag>`` on Complete."""
+    if claims.if_none_match is not None:
+        if claims.if_none_match.strip() != "*":
+            raise ShoalError("NotImplemented", "If-None-Match only supports the value *")
+        if current is not None:
+            raise ShoalError("PreconditionFailed", Condition="If-None-Match")
+    if claims.if_match is not None:
+        if current is None:
+            raise ShoalError("NoSuchKey", Key=key)
+        wanted = {t.strip().strip('"') for t in claims.if_match.split(",")}
+        if "*" not in wanted and current.etag not in wanted:
+            raise ShoalError("PreconditionFailed", Condition="If-Match")
 
 
 def assemble(upload: Upload, parts: list[Part]) -> ObjectRecord:

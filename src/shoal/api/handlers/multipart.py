@@ -5,7 +5,12 @@ from __future__ import annotations
 from ...core.errors import ShoalError
 from ...core.ingest import CHECKSUM_ALGOS
 from ...core.model import ByteRange, Upload
-from ...core.multipart import CompletePart, check_part_number
+from ...core.multipart import (
+    FULL_OBJECT_ALGOS,
+    CompleteClaims,
+    CompletePart,
+    check_part_number,
+)
 from ...core.objects import check_conditions
 from .. import xmldoc
 from ..body import expect_for, read_document
@@ -18,24 +23,41 @@ from .object import check_sse_c_read
 MAX_LIST = 1000
 
 
-async def create_multipart_upload(ctx: Ctx) -> Response:
-    req, d = ctx.req, ctx.d
-    meta = object_meta(req, d)
-    algo = req.headers.get(d.h("checksum-algorithm"))
-    ctype = req.headers.get(d.h("checksum-type"))
-    if algo is not None and algo.lower() not in CHECKSUM_ALGOS:
+def _checksum_mode(ctx: Ctx) -> tuple[str | None, str | None]:
+    """(algorithm, type) asked for at Initiate, validated; the type defaults as S3's does."""
+    hdr, d = ctx.req.headers, ctx.d
+    algo = hdr.get(d.h("checksum-algorithm"))
+    ctype = hdr.get(d.h("checksum-type"))
+    if algo is None:
+        if ctype is not None:
+            raise ShoalError("InvalidRequest", f"The {d.h('checksum-type')} header can only be "
+                             f"used with the {d.h('checksum-algorithm')} header.")
+        return None, None
+    algo, ctype = algo.upper(), (ctype or "").upper() or None
+    if algo.lower() not in CHECKSUM_ALGOS:
         raise ShoalError("InvalidRequest", "Checksum algorithm provided is unsupported.")
-    if ctype is not None and ctype.upper() not in ("COMPOSITE", "FULL_OBJECT"):
+    if ctype is None:
+        ctype = "FULL_OBJECT" if algo == "CRC64NVME" else "COMPOSITE"
+    if ctype not in ("COMPOSITE", "FULL_OBJECT"):
         raise ShoalError("InvalidRequest", "Checksum type provided is unsupported.")
-    upload = await ctx.core.multipart.initiate(
-        ctx.bucket, ctx.key, meta, ctx.owner, algo.upper() if algo else None,
-        ctype.upper() if ctype else None)
+    if (ctype == "FULL_OBJECT" and algo.lower() not in FULL_OBJECT_ALGOS) or \
+            (ctype == "COMPOSITE" and algo == "CRC64NVME"):
+        raise ShoalError("InvalidRequest", f"The {ctype} checksum type cannot be used with "
+                         f"the {algo.lower()} checksum algorithm.")
+    return algo, ctype
+
+
+async def create_multipart_upload(ctx: Ctx) -> Response:
+    d = ctx.d
+    meta = object_meta(ctx.req, d)
+    algo, ctype = _checksum_mode(ctx)
+    upload = await ctx.core.multipart.initiate(ctx.bucket, ctx.key, meta, ctx.owner, algo, ctype)
     doc = d.xml("InitiateMultipartUploadResult", [
         E("Bucket", ctx.bucket), E("Key", ctx.key), E("UploadId", upload.upload_id)])
     headers = sse_response_headers(meta.sse, d)
-    if algo:
-        headers[d.h("checksum-algorithm")] = algo.upper()
-        headers[d.h("checksum-type")] = (ctype or "COMPOSITE").upper()
+    if algo and ctype:
+        headers[d.h("checksum-algorithm")] = algo
+        headers[d.h("checksum-type")] = ctype
     return Response.xml(doc, headers=headers)
 
 
@@ -81,23 +103,20 @@ async def upload_part(ctx: Ctx) -> Response:
                                              part.crc64ecma))
 
 
-def _copy_range(value: str | None, size: int) -> ByteRange | None:
+def _copy_range(name: str, value: str | None, size: int) -> ByteRange | None:
+    """``{x}-copy-source-range: bytes=first-last`` (inclusive); None copies everything."""
     if value is None:
         return None
-    spec = value.strip()
-    if not spec.startswith("bytes=") or "," in spec:
-        raise ShoalError("InvalidArgument", "The x-amz-copy-source-range value must be of the "
-                         "form bytes=first-last where first and last are the zero-based offsets "
-                         "of the first and last bytes to copy")
-    first_s, _, last_s = spec[6:].partition("-")
-    if not first_s.isdigit() or not last_s.isdigit() or int(last_s) < int(first_s):
-        raise ShoalError("InvalidArgument", "The x-amz-copy-source-range value must be of the "
-                         "form bytes=first-last where first and last are the zero-based offsets "
-                         "of the first and last bytes to copy")
-    first, last = int(first_s), int(last_s)
-    if last >= size:
+    first_s, sep, last_s = value.strip().removeprefix("bytes=").partition("-")
+    if not value.strip().startswith("bytes=") or not sep or not first_s.isdigit() \
+            or not last_s.isdigit() or int(last_s) < int(first_s):
+        raise ShoalError("InvalidArgument", f"The {name} value must be of the form "
+                         "bytes=first-last where first and last are the zero-based offsets of "
+                         "the first and last bytes to copy", ArgumentName=name,
+                         ArgumentValue=value)
+    if int(last_s) >= size:
         raise ShoalError("InvalidRange", ActualObjectSize=str(size), RangeRequested=value)
-    return ByteRange(first, last)
+    return ByteRange(int(first_s), int(last_s))
 
 
 async def upload_part_copy(ctx: Ctx) -> Response:
@@ -112,10 +131,12 @@ async def upload_part_copy(ctx: Ctx) -> Response:
     src = await ctx.core.objects.head(src_bucket, src_key)
     check_conditions(conditions(req, d.h("copy-source-if-")), src, copy_source=True)
     check_sse_c_read(ctx, src, copy_source=True)
-    rng = _copy_range(req.headers.get(d.h("copy-source-range")), src.size)
+    name = d.h("copy-source-range")
+    rng = _copy_range(name, req.headers.get(name), src.size)
     part = await ctx.core.multipart.upload_part_copy(upload, number, src, rng)
-    doc = d.xml("CopyPartResult", [E("LastModified", iso8601(part.last_modified)),
-                                   E("ETag", f'"{part.etag}"')])
+    items = [E("LastModified", iso8601(part.last_modified)), E("ETag", f'"{part.etag}"')]
+    items += [E(f"Checksum{algo.upper()}", value) for algo, value in part.checksums.items()]
+    doc = d.xml("CopyPartResult", items)
     headers = sse_response_headers(upload.meta.sse, d)
     if d.crc64_header and part.crc64ecma is not None:
         headers[d.crc64_header] = str(part.crc64ecma)
@@ -143,12 +164,29 @@ def _parse_complete(body: bytes) -> list[CompletePart]:
     return parts
 
 
+def _object_claims(ctx: Ctx) -> CompleteClaims:
+    """What Complete's headers claim about the whole object. Its ``{x}-checksum-<algo>``
+    headers describe the object, not the XML body, so they are taken out of the request
+    before the body is read (and checked against the assembled object instead)."""
+    hdr, d = ctx.req.headers, ctx.d
+    sums = {a: v for a in CHECKSUM_ALGOS if (v := hdr.pop(d.h(f"checksum-{a}"), None))}
+    size = hdr.get(d.h("mp-object-size"))
+    if size is not None and not size.strip().isdigit():
+        raise ShoalError("InvalidArgument", f"{d.h('mp-object-size')} must be a non-negative "
+                         "integer", ArgumentName=d.h("mp-object-size"), ArgumentValue=size)
+    ctype = hdr.get(d.h("checksum-type"))
+    return CompleteClaims(sums, ctype.upper() if ctype else None,
+                          int(size) if size is not None else None,
+                          if_match=hdr.get("if-match"), if_none_match=hdr.get("if-none-match"))
+
+
 async def complete_multipart_upload(ctx: Ctx) -> Response:
     d = ctx.d
     upload = await _upload(ctx)
+    claims = _object_claims(ctx)
     wanted = _parse_complete(await read_document(ctx.req))
     record = await ctx.core.multipart.complete(upload, wanted, d.min_part_size,
-                                               d.consecutive_parts)
+                                               d.consecutive_parts, claims)
     parts = [E("Location", d.location(ctx.req, ctx.bucket, ctx.key)), E("Bucket", ctx.bucket),
              E("Key", ctx.key), E("ETag", f'"{record.etag}"')]
     for algo, value in record.checksums.items():
