@@ -275,8 +275,8 @@ def test_delete_object(store: MetaStore) -> None:
 def test_update_object_meta_keeps_segments(store: MetaStore) -> None:
     blob = new_blob_id()
     store.put_object(rec("k", blobs=[blob]))
-    new = rec("k", meta=FULL_META, checksums={"CRC32": "abc="}, checksum_type="FULL_OBJECT",
-              crc64ecma=2**64 - 2, owner="bob", version_id="v2")  # fmt: skip
+    new = rec("k", blobs=[blob], meta=FULL_META, checksums={"CRC32": "abc="},
+              checksum_type="FULL_OBJECT", crc64ecma=2**64 - 2, owner="bob", version_id="v2")  # fmt: skip
     new.etag, new.last_modified, new.size = "newetag", 9.0, 999
     store.update_object_meta(new)
     got = store.get_object("bkt", "k")
@@ -289,6 +289,19 @@ def test_update_object_meta_keeps_segments(store: MetaStore) -> None:
     with pytest.raises(ShoalError) as exc:
         store.update_object_meta(rec("missing"))
     assert codes(exc) == "NoSuchKey"
+
+
+def test_update_object_meta_refuses_a_replaced_object(store: MetaStore) -> None:
+    """Compare-and-set: metadata read before a PUT replaced the object must not land on it."""
+    stale = rec("k", blobs=[new_blob_id()])
+    store.put_object(stale)
+    fresh = rec("k", blobs=[new_blob_id()])
+    store.put_object(fresh)
+    stale.etag = "stale"
+    with pytest.raises(RetryConflict):
+        store.update_object_meta(stale)
+    got = store.get_object("bkt", "k")
+    assert got is not None and got.etag == "etag" and got.segments == fresh.segments
 
 
 # -- listing ------------------------------------------------------------------------------------

@@ -416,9 +416,6 @@ class PutAfterRead(MemoryMetaStore):
         return record
 
 
-@pytest.mark.xfail(strict=True, reason="ObjectService.update_meta + MetaStore.update_object_meta "
-                   "write the ETag/checksums of the version read onto the segments of a version "
-                   "PUT meanwhile (no compare-and-set)")
 def test_tagging_racing_a_put_leaves_a_consistent_object(blobs: TempBlobStore) -> None:
     meta = PutAfterRead(blobs)
     meta.create_bucket(Bucket(BUCKET, "owner", time.time()))

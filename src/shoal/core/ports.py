@@ -42,7 +42,9 @@ class MetaStore(Protocol):
         Raises ShoalError("NoSuchBucket") if the bucket is gone."""
 
     def update_object_meta(self, record: ObjectRecord) -> None:
-        """Rewrite metadata (meta, checksums...) of an existing object, keeping its segments."""
+        """Rewrite metadata (meta, checksums...) of an existing object, keeping its segments.
+        Compare-and-set: raises RetryConflict if the stored object no longer has
+        ``record.segments`` (it was replaced meanwhile), ShoalError("NoSuchKey") if it is gone."""
 
     def delete_object(self, bucket: str, key: str) -> list[str] | None:
         """Remove; returns the freed blobs, or None if there was no such object."""

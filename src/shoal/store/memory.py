@@ -109,6 +109,8 @@ class MemoryMetaStore(MemoryAccounts):
             old = self._objects.get(record.bucket, {}).get(record.key)
             if old is None:
                 raise ShoalError("NoSuchKey", Key=record.key)
+            if old.segments != record.segments:
+                raise RetryConflict(f"object {record.key!r} was replaced")
             _check_crc(record.crc64ecma)
             new = deepcopy(record)
             new.segments, new.size = old.segments, old.size

@@ -67,7 +67,7 @@ _PART = ", ".join(_PART_COLS)
 _BUCKET = ", ".join(_BUCKET_COLS)
 _UPDATE_META = (
     f"UPDATE objects SET {', '.join(f'{c} = %({c})s' for c in _META_COLS)} "
-    "WHERE bucket = %(bucket)s AND key = %(key)s"
+    "WHERE bucket = %(bucket)s AND key = %(key)s AND segments = %(segments)s"
 )
 _DELETE_PARTS = "DELETE FROM parts WHERE upload_id = %s RETURNING number, blob"
 
@@ -188,7 +188,11 @@ def _put_object(conn: Conn, record: ObjectRecord) -> list[str]:
 
 
 def _update_object_meta(conn: Conn, params: dict[str, Any]) -> int:
-    return conn.execute(_UPDATE_META, params).rowcount
+    """1 updated, 0 no such object, -1 the object's content changed (compare-and-set)."""
+    if conn.execute(_UPDATE_META, params).rowcount:
+        return 1
+    sql = "SELECT 1 FROM objects WHERE bucket = %(bucket)s AND key = %(key)s"
+    return -1 if conn.execute(sql, params).fetchone() else 0
 
 
 def _delete_object(conn: Conn, bucket: str, key: str) -> list[Any]:
@@ -384,7 +388,10 @@ class PostgresMetaStore(PostgresAccounts):
 
     def update_object_meta(self, record: ObjectRecord) -> None:
         params = _obj_params(record)
-        if _nul(record.bucket, record.key) or not self._run(_update_object_meta, params):
+        done = 0 if _nul(record.bucket, record.key) else self._run(_update_object_meta, params)
+        if done < 0:
+            raise RetryConflict(f"object {record.key!r} was replaced")
+        if not done:
             raise ShoalError("NoSuchKey", Key=record.key)
 
     def delete_object(self, bucket: str, key: str) -> list[str] | None:

@@ -173,7 +173,8 @@ _BUCKET = ", ".join(_BUCKET_COLS)
 _UPSERT_OBJECT = _upsert("objects", _OBJ_COLS, ("bucket", "key"))
 _UPSERT_PART = _upsert("parts", _PART_COLS, ("upload_id", "number"))
 _UPDATE_META = (
-    f"UPDATE objects SET {', '.join(c + ' = ?' for c in _META_COLS)} WHERE bucket = ? AND key = ?"
+    f"UPDATE objects SET {', '.join(c + ' = ?' for c in _META_COLS)} "
+    "WHERE bucket = ? AND key = ? AND segments = ?"
 )
 
 
@@ -194,6 +195,11 @@ def _list_uploads_sql(op: str, bounded: bool, tie: bool) -> str:
         f"SELECT {_UPLOAD} FROM uploads WHERE bucket = ? AND key {op} ?{upper}{tiebreak} "
         "ORDER BY key, initiated, upload_id LIMIT ?"
     )
+
+
+def _exists_object(conn: sqlite3.Connection, bucket: str, key: str) -> bool:
+    sql = "SELECT 1 FROM objects WHERE bucket = ? AND key = ?"
+    return conn.execute(sql, (bucket, key)).fetchone() is not None
 
 
 def _exists(conn: sqlite3.Connection, table: str, column: str, value: Any) -> bool:
@@ -376,9 +382,11 @@ class SqliteMetaStore(SqliteAccounts):
 
     def update_object_meta(self, record: ObjectRecord) -> None:
         p = _obj_params(record)
-        params = [p[c] for c in _META_COLS] + [record.bucket, record.key]
+        params = [p[c] for c in _META_COLS] + [record.bucket, record.key, p["segments"]]
         with self._write() as conn:
             if conn.execute(_UPDATE_META, params).rowcount == 0:
+                if _exists_object(conn, record.bucket, record.key):
+                    raise RetryConflict(f"object {record.key!r} was replaced")
                 raise ShoalError("NoSuchKey", Key=record.key)
 
     def delete_object(self, bucket: str, key: str) -> list[str] | None:
