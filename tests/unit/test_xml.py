@@ -78,9 +78,9 @@ def test_acl_parse_round_trip() -> None:
     body = acl_doc.render({"canned": "authenticated-read"}, "abc", "root", d)
     parsed = acl_doc.parse(body)
     assert parsed == {"grants": [
-        {"permission": "FULL_CONTROL", "id": "abc"},
         {"permission": "READ",
          "uri": "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"},
+        {"permission": "FULL_CONTROL", "id": "abc"},
     ]}
 
 

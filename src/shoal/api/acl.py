@@ -12,26 +12,37 @@ from .xmldoc import E, raw
 XSI = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
 
 
-def expand(acl: dict[str, Any] | None, owner: str, d: Dialect) -> list[dict[str, str]]:
-    """Grants an ACL amounts to, owner's FULL_CONTROL first for canned ACLs."""
+def expand(acl: dict[str, Any] | None, owner: str, d: Dialect,
+           bucket_owner: str | None = None) -> list[dict[str, str]]:
+    """Grants an ACL amounts to. For canned ACLs the group grants come first and the owner's
+    FULL_CONTROL last, the order S3-compatible servers list them in."""
     acl = acl or {"canned": "private"}
     if "grants" in acl:
         return list(acl["grants"])
     canned = acl.get("canned", "private")
-    grants = [{"id": owner, "permission": "FULL_CONTROL"}]
-    all_users = d.group_uri_base + "AllUsers"
-    if canned in ("public-read", "public-read-write"):
-        grants.append({"uri": all_users, "permission": "READ"})
-    if canned == "public-read-write":
-        grants.append({"uri": all_users, "permission": "WRITE"})
-    if canned == "authenticated-read":
-        grants.append({"uri": d.group_uri_base + "AuthenticatedUsers", "permission": "READ"})
-    return grants
+    owner_grant = {"id": owner, "permission": "FULL_CONTROL"}
+    groups = [{"uri": d.group_uri_base + name, "permission": perm}
+              for name, perm in _CANNED_GROUPS.get(canned, ())]
+    extra: list[dict[str, str]] = []
+    if canned in _BUCKET_OWNER_PERM and bucket_owner:
+        extra.append({"id": bucket_owner, "permission": _BUCKET_OWNER_PERM[canned]})
+    return groups + [owner_grant] + extra
 
 
-def render(acl: dict[str, Any] | None, owner: str, owner_name: str, d: Dialect) -> bytes:
+_CANNED_GROUPS: dict[str, tuple[tuple[str, str], ...]] = {
+    "public-read": (("AllUsers", "READ"),),
+    "public-read-write": (("AllUsers", "READ"), ("AllUsers", "WRITE")),
+    "authenticated-read": (("AuthenticatedUsers", "READ"),),
+}
+_BUCKET_OWNER_PERM = {"bucket-owner-read": "READ", "bucket-owner-full-control": "FULL_CONTROL"}
+
+
+def render(acl: dict[str, Any] | None, owner: str, owner_name: str, d: Dialect,
+           bucket_owner: str | None = None) -> bytes:
     parts = []
-    for g in expand(acl, owner, d):
+    # Group grants first, then the users' (each kind in stored order), for canned and explicit
+    # ACLs alike: the order S3-compatible servers list them in.
+    for g in sorted(expand(acl, owner, d, bucket_owner), key=lambda g: "uri" not in g):
         if "uri" in g:
             grantee = f'<Grantee {XSI} xsi:type="Group">{E("URI", g["uri"])}</Grantee>'
         elif "email" in g:

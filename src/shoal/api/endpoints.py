@@ -17,6 +17,8 @@ class Action(Enum):
     OBJECT_WRITE = "object_write"  # writes into the bucket (needs bucket WRITE)
     OBJECT_READ_ACP = "object_read_acp"
     OBJECT_WRITE_ACP = "object_write_acp"
+    FORM_SIGNED = "form_signed"  # POST Object: the handler checks the form's own signature
+    PREFLIGHT = "preflight"  # CORS OPTIONS: unauthenticated by design, answered from the rules
 
 
 class Endpoint(Enum):
@@ -35,17 +37,32 @@ class Endpoint(Enum):
     DeleteObjects = ("DeleteObjects", Action.OBJECT_WRITE)
     GetBucketAcl = ("GetBucketAcl", Action.BUCKET_READ_ACP)
     PutBucketAcl = ("PutBucketAcl", Action.BUCKET_WRITE_ACP)
+    GetBucketTagging = ("GetBucketTagging", Action.BUCKET_OWNER)
+    PutBucketTagging = ("PutBucketTagging", Action.BUCKET_OWNER)
+    DeleteBucketTagging = ("DeleteBucketTagging", Action.BUCKET_OWNER)
+    GetBucketEncryption = ("GetBucketEncryption", Action.BUCKET_OWNER)
+    PutBucketEncryption = ("PutBucketEncryption", Action.BUCKET_OWNER)
+    DeleteBucketEncryption = ("DeleteBucketEncryption", Action.BUCKET_OWNER)
+    GetBucketCors = ("GetBucketCors", Action.BUCKET_OWNER)
+    PutBucketCors = ("PutBucketCors", Action.BUCKET_OWNER)
+    DeleteBucketCors = ("DeleteBucketCors", Action.BUCKET_OWNER)
+    CorsPreflight = ("CorsPreflight", Action.PREFLIGHT)
+    GetPublicAccessBlock = ("GetPublicAccessBlock", Action.BUCKET_OWNER)
+    PutPublicAccessBlock = ("PutPublicAccessBlock", Action.BUCKET_OWNER)
+    DeletePublicAccessBlock = ("DeletePublicAccessBlock", Action.BUCKET_OWNER)
     # objects
     PutObject = ("PutObject", Action.OBJECT_WRITE)
     CopyObject = ("CopyObject", Action.OBJECT_WRITE)
     GetObject = ("GetObject", Action.OBJECT_READ)
     HeadObject = ("HeadObject", Action.OBJECT_READ)
+    GetObjectAttributes = ("GetObjectAttributes", Action.OBJECT_READ)
     DeleteObject = ("DeleteObject", Action.OBJECT_WRITE)
     GetObjectAcl = ("GetObjectAcl", Action.OBJECT_READ_ACP)
     PutObjectAcl = ("PutObjectAcl", Action.OBJECT_WRITE_ACP)
     GetObjectTagging = ("GetObjectTagging", Action.OBJECT_READ)
     PutObjectTagging = ("PutObjectTagging", Action.OBJECT_WRITE)
     DeleteObjectTagging = ("DeleteObjectTagging", Action.OBJECT_WRITE)
+    PostObject = ("PostObject", Action.FORM_SIGNED)
     # multipart
     CreateMultipartUpload = ("CreateMultipartUpload", Action.OBJECT_WRITE)
     UploadPart = ("UploadPart", Action.OBJECT_WRITE)

@@ -10,7 +10,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from ..core.conditions import Conditions
+from ..core.conditions import Conditions, WriteConditions
 from ..core.errors import ShoalError
 from ..core.model import ObjectMeta, ObjectRecord
 from .dialect import Dialect
@@ -51,9 +51,7 @@ def object_meta(req: Request, d: Dialect) -> ObjectMeta:
         if value is not None:
             setattr(meta, attr, value)
     if meta.content_encoding:
-        enc = [e.strip() for e in meta.content_encoding.split(",")
-               if e.strip() and e.strip() != "aws-chunked"]
-        meta.content_encoding = ",".join(enc) or None
+        meta.content_encoding = strip_aws_chunked(meta.content_encoding)
     meta.user = user_metadata(req, d)
     meta.storage_class = storage_class(req, d)
     meta.tags = tags_from_header(hdr.get(d.h("tagging")))
@@ -61,6 +59,14 @@ def object_meta(req: Request, d: Dialect) -> ObjectMeta:
     meta.sse = sse_from_headers(req, d)
     meta.website_redirect = hdr.get(d.h("website-redirect-location"))
     return meta
+
+
+def strip_aws_chunked(value: str) -> str | None:
+    """Content-Encoding without the transfer coding ``aws-chunked`` (kept verbatim otherwise)."""
+    codings = [e.strip() for e in value.split(",")]
+    if "aws-chunked" not in codings:
+        return value
+    return ", ".join(c for c in codings if c and c != "aws-chunked") or None
 
 
 def user_metadata(req: Request, d: Dialect) -> dict[str, str]:
@@ -102,7 +108,8 @@ def tags_from_header(value: str | None) -> list[tuple[str, str]]:
     if not value:
         return []
     try:
-        pairs = parse_qsl(value, keep_blank_values=True, strict_parsing=True)
+        # A bare "name" (no "=") is a tag with an empty value.
+        pairs = parse_qsl(value, keep_blank_values=True, errors="strict")
     except ValueError as exc:
         raise ShoalError("InvalidArgument", "The header 'x-amz-tagging' shall be encoded as "
                          "UTF-8 then URLEncoded URL query parameters without tag name "
@@ -156,6 +163,10 @@ def sse_from_headers(req: Request, d: Dialect, copy_source: bool = False) -> dic
     c_algo = hdr.get(pre + "-customer-algorithm")
     c_key = hdr.get(pre + "-customer-key")
     c_md5 = hdr.get(pre + "-customer-key-md5")
+    if algo is None and not copy_source and hdr.get(d.kms_key_header):
+        raise ShoalError("InvalidArgument", "Server Side Encryption with KMS managed key "
+                         f"requires HTTP header {pre} : {d.kms_algorithm}",
+                         ArgumentName=d.kms_key_header)
     if algo is not None:
         if algo not in ("AES256", d.kms_algorithm, "aws:kms:dsse"):
             raise ShoalError("InvalidArgument", "The encryption method specified is not "
@@ -200,7 +211,11 @@ def sse_from_headers(req: Request, d: Dialect, copy_source: bool = False) -> dic
         raise ShoalError("InvalidArgument", "The secret key was invalid for the specified "
                          "algorithm.", ArgumentName=pre + "-customer-key")
     digest = base64.b64encode(hashlib.md5(key).digest()).decode()
-    if c_md5 is not None and c_md5 != digest:
+    if c_md5 is None:
+        raise ShoalError("InvalidArgument", "Requests specifying Server Side Encryption with "
+                         "Customer provided keys must provide the client calculated MD5 of the "
+                         "secret key.", ArgumentName=pre + "-customer-key-MD5")
+    if c_md5 != digest:
         raise ShoalError("InvalidArgument", "The calculated MD5 hash of the key did not match "
                          "the hash that was provided.", ArgumentName=pre + "-customer-key-MD5")
     return {"algorithm": "SSE-C", "customer_algorithm": "AES256", "customer_key_md5": digest}
@@ -230,6 +245,32 @@ def conditions(req: Request, prefix: str = "if-") -> Conditions:
         if_modified_since=parse_http_date(hdr.get(prefix + "modified-since")),
         if_unmodified_since=parse_http_date(hdr.get(prefix + "unmodified-since")),
     )
+
+
+def write_conditions(req: Request, d: Dialect, *, delete: bool = False) -> WriteConditions:
+    """If-Match / If-None-Match of a write; for deletes also the match-time/size headers."""
+    hdr = req.headers
+    cond = WriteConditions(if_match=hdr.get("if-match"),
+                           if_none_match=None if delete else hdr.get("if-none-match"))
+    if delete:
+        when = hdr.get(d.h("if-match-last-modified-time"))
+        if when is not None:
+            cond.match_last_modified = parse_http_date(when)
+            if cond.match_last_modified is None:
+                raise ShoalError("InvalidArgument", "Invalid date",
+                                 ArgumentName=d.h("if-match-last-modified-time"),
+                                 ArgumentValue=when)
+        size = hdr.get(d.h("if-match-size"))
+        if size is not None:
+            cond.match_size = parse_size(size, d.h("if-match-size"))
+    return cond
+
+
+def parse_size(value: str, name: str) -> int:
+    if not value.strip().isdigit():
+        raise ShoalError("InvalidArgument", f"Invalid {name}", ArgumentName=name,
+                         ArgumentValue=value)
+    return int(value)
 
 
 def object_headers(record: ObjectRecord, d: Dialect, req: Request) -> dict[str, str]:

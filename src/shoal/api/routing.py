@@ -36,11 +36,27 @@ TABLE: dict[tuple[str, str, str], E | dict[bool, E]] = {
     ("GET", "bucket", "versioning"): E.GetBucketVersioning,
     ("GET", "bucket", "uploads"): E.ListMultipartUploads,
     ("POST", "bucket", "delete"): E.DeleteObjects,
+    ("POST", "bucket", ""): E.PostObject,
     ("GET", "bucket", "acl"): E.GetBucketAcl,
     ("PUT", "bucket", "acl"): E.PutBucketAcl,
+    ("GET", "bucket", "tagging"): E.GetBucketTagging,
+    ("PUT", "bucket", "tagging"): E.PutBucketTagging,
+    ("DELETE", "bucket", "tagging"): E.DeleteBucketTagging,
+    ("GET", "bucket", "encryption"): E.GetBucketEncryption,
+    ("PUT", "bucket", "encryption"): E.PutBucketEncryption,
+    ("DELETE", "bucket", "encryption"): E.DeleteBucketEncryption,
+    ("GET", "bucket", "cors"): E.GetBucketCors,
+    ("PUT", "bucket", "cors"): E.PutBucketCors,
+    ("DELETE", "bucket", "cors"): E.DeleteBucketCors,
+    ("OPTIONS", "bucket", ""): E.CorsPreflight,
+    ("GET", "bucket", "publicAccessBlock"): E.GetPublicAccessBlock,
+    ("PUT", "bucket", "publicAccessBlock"): E.PutPublicAccessBlock,
+    ("DELETE", "bucket", "publicAccessBlock"): E.DeletePublicAccessBlock,
     ("PUT", "object", ""): {False: E.PutObject, True: E.CopyObject},
     ("GET", "object", ""): E.GetObject,
     ("HEAD", "object", ""): E.HeadObject,
+    ("GET", "object", "attributes"): E.GetObjectAttributes,
+    ("OPTIONS", "object", ""): E.CorsPreflight,
     ("DELETE", "object", ""): E.DeleteObject,
     ("GET", "object", "acl"): E.GetObjectAcl,
     ("PUT", "object", "acl"): E.PutObjectAcl,
@@ -58,7 +74,7 @@ TABLE: dict[tuple[str, str, str], E | dict[bool, E]] = {
 
 # Order in which sub-resources are looked for when a request carries several.
 _PRIORITY = ("uploadId", "uploads", "acl", "tagging", "delete", "list-type", "versions")
-_KNOWN_METHODS = {"GET", "HEAD", "PUT", "POST", "DELETE"}
+_KNOWN_METHODS = {"GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS"}
 
 
 def subresource(args: Mapping[str, str]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from dataclasses import replace
 from typing import Any
 
 from .errors import ShoalError
@@ -13,6 +14,12 @@ from .ports import MetaStore
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IPV4 = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$")
+LEGACY_REGION = "us-east-1"
+
+
+def _acl_key(acl: dict[str, Any] | None) -> dict[str, Any]:
+    """An ACL with the default spelled out, for comparing two of them."""
+    return acl or {"canned": "private"}
 
 
 def check_bucket_name(name: str) -> None:
@@ -40,10 +47,17 @@ class BucketService:
         check_bucket_name(name)
         bucket = Bucket(name=name, owner=owner, created=time.time(), region=region, acl=acl)
         existing = await asyncio.to_thread(self.meta.create_bucket, bucket)
-        if existing is not None:
-            code = "BucketAlreadyOwnedByYou" if existing.owner == owner else "BucketAlreadyExists"
-            raise ShoalError(code, BucketName=name)
-        return bucket
+        if existing is None:
+            return bucket
+        if existing.owner != owner:
+            raise ShoalError("BucketAlreadyExists", BucketName=name)
+        if existing.region == LEGACY_REGION and region == LEGACY_REGION:
+            # us-east-1 answers a repeated create by the owner with success, changing nothing,
+            # as long as the request does not ask for a different ACL.
+            if _acl_key(existing.acl) == _acl_key(acl):
+                return existing
+            raise ShoalError("BucketAlreadyExists", BucketName=name)
+        raise ShoalError("BucketAlreadyOwnedByYou", BucketName=name)
 
     async def get(self, name: str) -> Bucket:
         bucket = await asyncio.to_thread(self.meta.get_bucket, name)
@@ -60,3 +74,57 @@ class BucketService:
 
     async def update(self, bucket: Bucket) -> None:
         await asyncio.to_thread(self.meta.update_bucket, bucket)
+
+    async def set_config(self, name: str, section: str, value: Any) -> Bucket:
+        """Replace one section of the bucket's configuration (None removes it)."""
+        bucket = await self.get(name)
+        config = dict(bucket.config)
+        if value is None:
+            config.pop(section, None)
+        else:
+            config[section] = value
+        updated = replace(bucket, config=config)
+        await self.update(updated)
+        return updated
+
+
+def default_sse(bucket: Bucket) -> dict[str, Any] | None:
+    """The encryption a new object gets when its request asks for none (bucket default)."""
+    enc = bucket.config.get("encryption")
+    return dict(enc) if enc else None
+
+
+PUBLIC_CANNED = frozenset({"public-read", "public-read-write", "authenticated-read"})
+PUBLIC_GROUPS = ("/AllUsers", "/AuthenticatedUsers")
+
+
+def is_public_acl(acl: dict[str, Any] | None) -> bool:
+    """Does the ACL grant anything to everyone (or to every authenticated user)?"""
+    if not acl:
+        return False
+    if acl.get("canned") in PUBLIC_CANNED:
+        return True
+    return any(g.get("uri", "").endswith(PUBLIC_GROUPS) for g in acl.get("grants", []))
+
+
+def public_access_block(bucket: Bucket) -> dict[str, bool]:
+    """The bucket's PublicAccessBlock flags (all False when none is set)."""
+    return dict(bucket.config.get("public_access_block") or {})
+
+
+def check_acl_allowed(bucket: Bucket, acl: dict[str, Any] | None) -> None:
+    """BlockPublicAcls: a request setting a public ACL in this bucket is refused."""
+    if public_access_block(bucket).get("block_public_acls") and is_public_acl(acl):
+        raise ShoalError("AccessDenied", "Access Denied: the bucket's public access block "
+                         "refuses public ACLs")
+
+
+def effective_acl(bucket: Bucket, acl: dict[str, Any] | None) -> dict[str, Any] | None:
+    """IgnorePublicAcls: public grants of the bucket's ACLs stop counting for access checks."""
+    if not public_access_block(bucket).get("ignore_public_acls") or not is_public_acl(acl):
+        return acl
+    assert acl is not None
+    if "canned" in acl:
+        return {"canned": "private"}
+    grants = [g for g in acl.get("grants", []) if not g.get("uri", "").endswith(PUBLIC_GROUPS)]
+    return {"grants": grants}

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from .errors import ShoalError
 from .model import ByteRange
+
+
+class ObjectRecordLike(Protocol):
+    """What the write/delete preconditions look at (an ObjectRecord has all of it)."""
+
+    etag: str
+    last_modified: float
+    size: int
 
 
 @dataclass(slots=True)
@@ -53,6 +62,53 @@ def check(cond: Conditions, etag: str, last_modified: float, *, copy_source: boo
         raise ShoalError(not_modified, Condition="If-Modified-Since")
 
 
+@dataclass(slots=True)
+class WriteConditions:
+    """Preconditions of a write (PutObject) or delete, checked against the current object.
+
+    ``if_match`` / ``if_none_match`` are ETag lists or ``*``; the ``match_*`` fields are the
+    delete-only ``x-amz-if-match-last-modified-time`` (epoch seconds) and ``-size``.
+    """
+
+    if_match: str | None = None
+    if_none_match: str | None = None
+    match_last_modified: float | None = None
+    match_size: int | None = None
+
+    def __bool__(self) -> bool:
+        return any(
+            v is not None
+            for v in (self.if_match, self.if_none_match, self.match_last_modified,
+                      self.match_size)
+        )
+
+
+def check_write(cond: WriteConditions, current: ObjectRecordLike | None) -> None:
+    """Conditional write: If-Match needs an existing object with a matching ETag (absent is
+    NoSuchKey), If-None-Match fails when the object exists and matches (``*`` matches any)."""
+    if cond.if_match is not None:
+        if current is None:
+            raise ShoalError("NoSuchKey")
+        if not _etag_matches(cond.if_match, current.etag):
+            raise ShoalError("PreconditionFailed", Condition="If-Match")
+    if cond.if_none_match is not None and current is not None \
+            and _etag_matches(cond.if_none_match, current.etag):
+        raise ShoalError("PreconditionFailed", Condition="If-None-Match")
+
+
+def check_delete(cond: WriteConditions, current: ObjectRecordLike | None) -> None:
+    """Conditional delete: a missing object is not an error (the delete is a no-op)."""
+    if current is None:
+        return
+    if cond.if_match is not None and not _etag_matches(cond.if_match, current.etag):
+        raise ShoalError("PreconditionFailed", Condition="If-Match")
+    if cond.match_last_modified is not None and \
+            int(current.last_modified) != int(cond.match_last_modified):
+        raise ShoalError("PreconditionFailed", Condition="x-amz-if-match-last-modified-time")
+    if cond.match_size is not None and current.size != cond.match_size:
+        raise ShoalError("PreconditionFailed", Condition="x-amz-if-match-size")
+
+
 def parse_range(header: str, size: int) -> ByteRange | None:
     """Parse a single ``bytes=`` range. None means "serve the whole object" (absent, malformed
     or multiple ranges, as S3 does); unsatisfiable raises InvalidRange."""
@@ -76,11 +132,11 @@ def parse_range(header: str, size: int) -> ByteRange | None:
         if not first_s.isdigit() or (last_s and not last_s.isdigit()):
             return None
         first = int(first_s)
-        last = int(last_s) if last_s else size - 1
+        last = int(last_s) if last_s else None
     except ValueError:
         return None
-    if last < first:
-        return None
-    if first >= size:
+    if last is not None and last < first:
+        return None  # syntactically invalid: ignored, the whole object is served
+    if first >= size:  # also "bytes=N-" with N at or past the end
         raise ShoalError("InvalidRange", ActualObjectSize=str(size), RangeRequested=header)
-    return ByteRange(first, min(last, size - 1))
+    return ByteRange(first, size - 1 if last is None else min(last, size - 1))

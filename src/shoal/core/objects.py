@@ -7,8 +7,8 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .conditions import Conditions, check
-from .errors import ShoalError
+from .conditions import Conditions, WriteConditions, check, check_delete, check_write
+from .errors import RetryConflict, ShoalError
 from .ingest import Expect, Ingested, ingest
 from .model import ByteRange, ObjectMeta, ObjectRecord, Segment
 from .ports import BlobStore, MetaStore
@@ -30,14 +30,19 @@ class ObjectService:
 
     async def put(
         self, bucket: str, key: str, meta: ObjectMeta, body: AsyncIterator[bytes],
-        expect: Expect, owner: str,
+        expect: Expect, owner: str, when: WriteConditions | None = None,
     ) -> ObjectRecord:
+        """Store ``body`` at bucket/key. ``when`` (If-Match / If-None-Match) is checked before
+        the body is read and again just before the new object replaces the current one."""
         await self.require_bucket(bucket)
+        if when:
+            check_write(when, await asyncio.to_thread(self.meta.get_object, bucket, key))
         got = await ingest(self.blobs, body, expect)
-        return await self._commit(bucket, key, meta, got, owner)
+        return await self._commit(bucket, key, meta, got, owner, when)
 
     async def _commit(
-        self, bucket: str, key: str, meta: ObjectMeta, got: Ingested, owner: str
+        self, bucket: str, key: str, meta: ObjectMeta, got: Ingested, owner: str,
+        when: WriteConditions | None = None,
     ) -> ObjectRecord:
         record = ObjectRecord(
             bucket=bucket, key=key, size=got.size, etag=got.etag, last_modified=time.time(),
@@ -46,12 +51,20 @@ class ObjectService:
             crc64ecma=got.crc64ecma,
         )
         try:
-            freed = await asyncio.to_thread(self.meta.put_object, record)
+            freed = await asyncio.to_thread(self._put_checked, record, when)
         except BaseException:
             await self.free([got.blob])
             raise
         await self.free(freed)
         return record
+
+    def _put_checked(self, record: ObjectRecord, when: WriteConditions | None) -> list[str]:
+        """Re-check the write preconditions against the object being replaced, then put.
+        (Runs in one worker thread; the store has no compare-and-put, so a concurrent writer
+        can still slip in between the two calls.)"""
+        if when:
+            check_write(when, self.meta.get_object(record.bucket, record.key))
+        return self.meta.put_object(record)
 
     async def head(self, bucket: str, key: str) -> ObjectRecord:
         record = await asyncio.to_thread(self.meta.get_object, bucket, key)
@@ -66,14 +79,22 @@ class ObjectService:
     def extents(self, record: ObjectRecord, rng: ByteRange | None) -> list[Extent]:
         return extents(record, rng)
 
-    async def delete(self, bucket: str, key: str) -> bool:
-        """Delete if present; True when something was deleted."""
-        freed = await asyncio.to_thread(self.meta.delete_object, bucket, key)
+    async def delete(self, bucket: str, key: str, when: WriteConditions | None = None) -> bool:
+        """Delete if present; True when something was deleted. ``when`` (If-Match, match
+        last-modified / size) must hold for an existing object, else PreconditionFailed."""
+        freed = await asyncio.to_thread(self._delete_checked, bucket, key, when)
         if freed is None:
             await self.require_bucket(bucket)
             return False
         await self.free(freed)
         return True
+
+    def _delete_checked(
+        self, bucket: str, key: str, when: WriteConditions | None
+    ) -> list[str] | None:
+        if when:
+            check_delete(when, self.meta.get_object(bucket, key))
+        return self.meta.delete_object(bucket, key)
 
     async def copy(
         self, src: ObjectRecord, rng: ByteRange | None, bucket: str, key: str,
@@ -89,7 +110,11 @@ class ObjectService:
                 checksums=src.checksums, checksum_type=src.checksum_type,
                 crc64ecma=src.crc64ecma, parts=src.parts,
             )
-            await asyncio.to_thread(self.meta.update_object_meta, record)
+            try:
+                await asyncio.to_thread(self.meta.update_object_meta, record)
+            except RetryConflict as exc:
+                raise ShoalError("SlowDown", "The object changed while it was being copied "
+                                 "onto itself; retry.") from exc
             return record
         got = await self.copy_bytes(src, rng, want or set(src.checksums))
         return await self._commit(bucket, key, meta, got, owner)
@@ -102,11 +127,16 @@ class ObjectService:
 
     async def update_meta(self, bucket: str, key: str, **changes: Any) -> ObjectRecord:
         """Change fields of the object's ObjectMeta (tags, acl...) without touching its bytes."""
-        record = await self.head(bucket, key)
-        for name, value in changes.items():
-            setattr(record.meta, name, value)
-        await asyncio.to_thread(self.meta.update_object_meta, record)
-        return record
+        for _ in range(8):
+            record = await self.head(bucket, key)
+            for name, value in changes.items():
+                setattr(record.meta, name, value)
+            try:
+                await asyncio.to_thread(self.meta.update_object_meta, record)
+                return record
+            except RetryConflict:
+                continue  # replaced between our read and write: apply to the new one
+        raise ShoalError("SlowDown", "The object is being replaced too often; retry.")
 
 
 def check_conditions(cond: Conditions, record: ObjectRecord, *, copy_source: bool = False) -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
 from dataclasses import replace
 
+from ...core.buckets import check_acl_allowed
 from ...core.errors import ShoalError
 from .. import acl as acl_doc
 from .. import xmldoc
@@ -13,16 +17,44 @@ from ..headers import acl_from_headers
 from ..response import Response
 from ..xmldoc import E, iso8601, raw
 
+MAX_BUCKETS = 10000
+
 
 async def list_buckets(ctx: Ctx) -> Response:
-    p = ctx.req.principal
-    buckets = await ctx.core.buckets.list(p.user_id)
+    """ListBuckets, with the optional prefix / max-buckets / continuation-token paging."""
+    p, args = ctx.req.principal, ctx.req.args
+    prefix = args.get("prefix", "")
+    region = args.get("bucket-region")
+    limit = ctx.int_arg("max-buckets", MAX_BUCKETS, 1, MAX_BUCKETS)
+    token = args.get("continuation-token")
+    after = _decode_token(token) if token else ""
+    buckets = [b for b in await ctx.core.buckets.list(p.user_id)
+               if b.name.startswith(prefix) and b.name > after
+               and (region is None or b.region == region)]
+    page, more = buckets[:limit], len(buckets) > limit
     items = "".join(
         raw("Bucket", E("Name", b.name) + E("CreationDate", iso8601(b.created)))
-        for b in buckets
+        for b in page
     )
     owner = raw("Owner", E("ID", p.user_id) + E("DisplayName", p.display_name))
-    return Response.xml(ctx.d.xml("ListAllMyBucketsResult", [owner, raw("Buckets", items)]))
+    parts = [owner, raw("Buckets", items)]
+    if more:
+        parts.append(E("ContinuationToken", _encode_token(page[-1].name)))
+    if "prefix" in args:
+        parts.append(E("Prefix", prefix))
+    return Response.xml(ctx.d.xml("ListAllMyBucketsResult", parts))
+
+
+def _encode_token(name: str) -> str:
+    return base64.urlsafe_b64encode(name.encode()).decode()
+
+
+def _decode_token(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise ShoalError("InvalidArgument", "The continuation token provided is incorrect",
+                         ArgumentName="continuation-token") from exc
 
 
 async def create_bucket(ctx: Ctx) -> Response:
@@ -45,8 +77,27 @@ async def head_bucket(ctx: Ctx) -> Response:
 
 async def delete_bucket(ctx: Ctx) -> Response:
     await ctx.core.buckets.get(ctx.bucket)
+    if getattr(ctx.d, "delete_bucket_aborts_uploads", True):
+        await _abort_uploads_if_empty(ctx)
     await ctx.core.buckets.delete(ctx.bucket)
     return Response.empty(204)
+
+
+async def _abort_uploads_if_empty(ctx: Ctx) -> None:
+    """S3 deletes a bucket that holds only unfinished multipart uploads, discarding them."""
+    meta = ctx.core.meta
+    if await asyncio.to_thread(meta.list_objects, ctx.bucket, "", "", 1):
+        return  # not empty: leave the uploads alone, delete() answers BucketNotEmpty
+    while True:
+        uploads = await asyncio.to_thread(meta.list_uploads, ctx.bucket, "", "", "", 1000)
+        if not uploads:
+            return
+        for upload in uploads:
+            try:
+                await ctx.core.multipart.abort(upload)
+            except ShoalError as err:
+                if err.code != "NoSuchUpload":
+                    raise
 
 
 async def get_bucket_location(ctx: Ctx) -> Response:
@@ -80,5 +131,6 @@ async def put_bucket_acl(ctx: Ctx) -> Response:
     if new is None:
         raise ShoalError("MalformedACLError", "The XML you provided was not well-formed or did "
                          "not validate against our published schema")
+    check_acl_allowed(bucket, new)
     await ctx.core.buckets.update(replace(bucket, acl=new))
     return Response.empty(200)

@@ -48,7 +48,9 @@ async def list_objects(ctx: Ctx) -> Response:
     marker = ctx.req.args.get("marker", "")
     await ctx.core.buckets.get(ctx.bucket)
     page = await list_page(ctx.core.meta, ctx.bucket, prefix, delimiter, marker, max_keys)
-    parts = [E("Name", ctx.bucket), E("Prefix", encode_key(prefix, url)),
+    # ListObjects (v1) returns Prefix as given even with encoding-type=url (SDKs do not
+    # decode it there, unlike in V2 and ListObjectVersions).
+    parts = [E("Name", ctx.bucket), E("Prefix", prefix),
              E("Marker", encode_key(marker, url)), E("MaxKeys", max_keys)]
     if delimiter:
         parts.append(E("Delimiter", encode_key(delimiter, url)))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from ...core.conditions import parse_range
+from datetime import UTC, datetime
+from xml.etree.ElementTree import Element
+
+from ...core.conditions import WriteConditions, parse_range
 from ...core.errors import ShoalError
+from ...core.ingest import CHECKSUM_ALGOS
 from ...core.model import ByteRange, ObjectRecord
 from ...core.objects import check_conditions
 from .. import xmldoc
@@ -13,12 +17,15 @@ from ..headers import (
     conditions,
     object_headers,
     object_meta,
+    parse_http_date,
     response_overrides,
     sse_from_headers,
     sse_response_headers,
+    write_conditions,
 )
 from ..response import Response
 from ..xmldoc import E, iso8601, raw
+from .bucket_config import apply_bucket_settings
 
 MAX_DELETE = 1000
 
@@ -41,13 +48,22 @@ async def put_object(ctx: Ctx) -> Response:
     if expect.size is not None and expect.size > ctx.config.max_put_size:
         raise ShoalError("EntityTooLarge", ProposedSize=str(expect.size),
                          MaxSizeAllowed=str(ctx.config.max_put_size))
+    await apply_bucket_settings(ctx, meta, ctx.bucket)
     assert req.body is not None
-    record = await ctx.core.objects.put(ctx.bucket, ctx.key, meta, req.body, expect, ctx.owner)
+    record = await ctx.core.objects.put(ctx.bucket, ctx.key, meta, req.body, expect, ctx.owner,
+                                        write_conditions(req, ctx.d))
     return Response.empty(200, _write_headers(ctx, record))
 
 
 async def _get_or_head(ctx: Ctx, head: bool) -> Response:
     req = ctx.req
+    if ctx.d.h("server-side-encryption") in req.headers:
+        raise ShoalError("InvalidArgument", f"{ctx.d.h('server-side-encryption')} header is "
+                         "not supported for this operation.",
+                         ArgumentName=ctx.d.h("server-side-encryption"))
+    if "partNumber" in req.args and "range" in req.headers:
+        raise ShoalError("InvalidRequest", "Cannot specify both Range header and partNumber "
+                         "query parameter")
     record = await ctx.core.objects.head(ctx.bucket, ctx.key)
     check_sse_c_read(ctx, record)
     try:
@@ -59,24 +75,7 @@ async def _get_or_head(ctx: Ctx, head: bool) -> Response:
                                       "Last-Modified"]}, b"", head=True)
         raise
     headers = object_headers(record, ctx.d, req)
-    rng: ByteRange | None = None
-    status = 200
-    part_number = req.args.get("partNumber")
-    if part_number is not None:
-        rng = _part_range(record, part_number)
-        if record.parts:
-            headers[ctx.d.h("mp-parts-count")] = str(len(record.parts))
-        if rng is not None:
-            status = 206
-    elif "range" in req.headers:
-        rng = parse_range(req.headers["range"], record.size)
-        if rng is not None:
-            status = 206
-    if rng is not None and (status == 206):
-        headers["Content-Range"] = f"bytes {rng.first}-{rng.last}/{record.size}"
-        # A whole-object checksum does not describe a range of it.
-        for name in [n for n in headers if n.startswith(ctx.d.h("checksum-"))]:
-            del headers[name]
+    rng, status = _select(ctx, record, headers)
     length = rng.length if rng is not None else record.size
     headers["Content-Length"] = str(length)
     if req.method == "GET":
@@ -84,6 +83,41 @@ async def _get_or_head(ctx: Ctx, head: bool) -> Response:
     if head or length == 0:
         return Response(status, headers, b"", length=length, head=True)
     return Response(status, headers, ctx.core.objects.read(record, rng), length=length)
+
+
+def _select(
+    ctx: Ctx, record: ObjectRecord, headers: dict[str, str]
+) -> tuple[ByteRange | None, int]:
+    """The bytes a GET/HEAD asks for (``?partNumber`` or Range) and the status to answer with.
+    A part or range replaces the whole-object checksum headers: they do not describe it."""
+    req = ctx.req
+    part_number = req.args.get("partNumber")
+    if part_number is not None:
+        rng = _part_range(record, part_number)
+        if record.parts:
+            headers[ctx.d.h("mp-parts-count")] = str(len(record.parts))
+    elif "range" in req.headers:
+        rng = parse_range(req.headers["range"], record.size)
+    else:
+        return None, 200
+    if rng is None:
+        return None, 200
+    headers["Content-Range"] = f"bytes {rng.first}-{rng.last}/{record.size}"
+    for name in [n for n in headers if n.startswith(ctx.d.h("checksum-"))]:
+        del headers[name]
+    if part_number is not None:
+        headers.update(_part_checksum(ctx, record, int(part_number)))
+    return rng, 206
+
+
+def _part_checksum(ctx: Ctx, record: ObjectRecord, number: int) -> dict[str, str]:
+    """The checksum the client sent for one part of a multipart object, when it sent one."""
+    algo = next((a for a in record.checksums if a in CHECKSUM_ALGOS), None)
+    part = record.parts[number - 1]
+    if algo is None or not part.checksum:
+        return {}
+    return {ctx.d.h(f"checksum-{algo}"): part.checksum,
+            ctx.d.h("checksum-type"): record.checksum_type or "COMPOSITE"}
 
 
 def _part_range(record: ObjectRecord, value: str) -> ByteRange | None:
@@ -134,7 +168,8 @@ async def head_object(ctx: Ctx) -> Response:
 
 
 async def delete_object(ctx: Ctx) -> Response:
-    await ctx.core.objects.delete(ctx.bucket, ctx.key)
+    await ctx.core.objects.delete(ctx.bucket, ctx.key,
+                                  write_conditions(ctx.req, ctx.d, delete=True))
     return Response.empty(204)
 
 
@@ -174,6 +209,7 @@ async def copy_object(ctx: Ctx) -> Response:
         raise ShoalError("InvalidRequest", "This copy request is illegal because it is trying "
                          "to copy an object to itself without changing the object's metadata, "
                          "storage class, website redirect location or encryption attributes.")
+    await apply_bucket_settings(ctx, meta, ctx.bucket)
     record = await ctx.core.objects.copy(src, None, ctx.bucket, ctx.key, meta, ctx.owner)
     doc = d.xml("CopyObjectResult", [E("LastModified", iso8601(record.last_modified)),
                                      E("ETag", f'"{record.etag}"')])
@@ -199,7 +235,7 @@ async def delete_objects(ctx: Ctx) -> Response:
         if key is None:
             raise ShoalError("MalformedXML")
         try:
-            await ctx.core.objects.delete(ctx.bucket, key)
+            await ctx.core.objects.delete(ctx.bucket, key, _entry_conditions(obj))
         except ShoalError as err:
             parts.append(raw("Error", E("Key", key) + E("Code", err.code) +
                              E("Message", err.message)))
@@ -208,3 +244,29 @@ async def delete_objects(ctx: Ctx) -> Response:
             version = xmldoc.text(obj, "VersionId")
             parts.append(raw("Deleted", E("Key", key) + E("VersionId", version)))
     return Response.xml(ctx.d.xml("DeleteResult", parts))
+
+
+def _entry_conditions(obj: Element) -> WriteConditions:
+    """Per-object preconditions of a DeleteObjects entry (ETag, LastModifiedTime, Size)."""
+    cond = WriteConditions(if_match=xmldoc.text(obj, "ETag"))
+    when = xmldoc.text(obj, "LastModifiedTime")
+    if when is not None:
+        cond.match_last_modified = _timestamp(when.strip())
+    size = xmldoc.text(obj, "Size")
+    if size is not None:
+        if not size.strip().isdigit():
+            raise ShoalError("MalformedXML")
+        cond.match_size = int(size)
+    return cond
+
+
+def _timestamp(value: str) -> float:
+    """An RFC 822 date (what SDKs send) or an ISO 8601 one, as epoch seconds."""
+    ts = parse_http_date(value)
+    if ts is not None:
+        return ts
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ShoalError("MalformedXML") from exc
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()

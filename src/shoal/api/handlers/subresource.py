@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...core.buckets import check_acl_allowed
 from ...core.errors import ShoalError
 from .. import acl as acl_doc
 from .. import xmldoc
@@ -14,7 +15,9 @@ from ..xmldoc import E, raw
 
 async def get_object_tagging(ctx: Ctx) -> Response:
     record = await ctx.core.objects.head(ctx.bucket, ctx.key)
-    tags = "".join(raw("Tag", E("Key", k) + E("Value", v)) for k, v in record.meta.tags)
+    # Tags are a set keyed by name: list them sorted by key, whatever order they were sent in.
+    tags = "".join(raw("Tag", E("Key", k) + E("Value", v))
+                   for k, v in sorted(record.meta.tags))
     return Response.xml(ctx.d.xml("Tagging", [raw("TagSet", tags)]))
 
 
@@ -45,9 +48,10 @@ async def delete_object_tagging(ctx: Ctx) -> Response:
 
 async def get_object_acl(ctx: Ctx) -> Response:
     record = await ctx.core.objects.head(ctx.bucket, ctx.key)
+    bucket = await ctx.core.buckets.get(ctx.bucket)
     owner = record.owner or ctx.owner
     name = ctx.req.principal.display_name if owner == ctx.owner else owner
-    return Response.xml(acl_doc.render(record.meta.acl, owner, name, ctx.d))
+    return Response.xml(acl_doc.render(record.meta.acl, owner, name, ctx.d, bucket.owner))
 
 
 async def put_object_acl(ctx: Ctx) -> Response:
@@ -60,5 +64,6 @@ async def put_object_acl(ctx: Ctx) -> Response:
     if new is None:
         raise ShoalError("MalformedACLError", "The XML you provided was not well-formed or did "
                          "not validate against our published schema")
+    check_acl_allowed(await ctx.core.buckets.get(ctx.bucket), new)
     await ctx.core.objects.update_meta(ctx.bucket, ctx.key, acl=new)
     return Response.empty(200)
