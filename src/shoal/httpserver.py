@@ -1,15 +1,32 @@
-"""uvicorn's httptools protocol, with response header names written in canonical case.
+"""uvicorn's httptools protocol, hardened for Shoal.
 
-uvicorn (like granian and hyper) lower-cases response header names. HTTP says names are
-case-insensitive, but cos-python-sdk-v5 and coscmd copy the headers into a plain dict and read
-``Content-Length``, ``ETag`` and ``Last-Modified`` by exact name. This protocol restores the case
-of well-known names in the header block of each response and changes nothing else: bodies go
-to the socket untouched.
+Response header names are written in canonical case. uvicorn (like granian and hyper)
+lower-cases them. HTTP says names are case-insensitive, but cos-python-sdk-v5 and coscmd copy
+the headers into a plain dict and read ``Content-Length``, ``ETag`` and ``Last-Modified`` by
+exact name. The protocol restores the case of well-known names in the header block of each
+response and changes nothing else: bodies go to the socket untouched.
+
+It also bounds what a client can hold, which uvicorn + httptools do not (see
+docs/http-server-choice.md):
+
+* the request head (request line and headers) is capped at ``SHOAL_MAX_HEAD_BYTES`` bytes
+  (default 32 KiB; the app itself answers headers over 8 KiB with a dialect error): beyond
+  it the answer is 400 ``RequestHeaderSectionTooLarge`` and the connection closes, before the
+  parser has buffered more;
+* the head must be complete ``SHOAL_HEADER_TIMEOUT`` seconds (default 30) after its first byte
+  (or after the connection opened): a slowloris client gets 400 ``RequestTimeout``, an idle
+  new connection is closed;
+* a request body that makes no progress for ``SHOAL_BODY_TIMEOUT`` seconds (default 60, not
+  counting time the app itself is not reading) closes the connection; the app sees a
+  disconnect and throws the partial upload away.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -26,6 +43,59 @@ CANONICAL = {
         "Access-Control-Max-Age", "Access-Control-Allow-Credentials",
     )
 }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_head_bytes: int = 32 * 1024
+    header_timeout: float = 30.0
+    body_timeout: float = 60.0
+
+
+def _env_number(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+@cache
+def limits() -> Limits:
+    """The limits from ``SHOAL_MAX_HEAD_BYTES``, ``SHOAL_HEADER_TIMEOUT``, ``SHOAL_BODY_TIMEOUT``."""
+    d = Limits()
+    return Limits(int(_env_number("SHOAL_MAX_HEAD_BYTES", d.max_head_bytes)),
+                  _env_number("SHOAL_HEADER_TIMEOUT", d.header_timeout),
+                  _env_number("SHOAL_BODY_TIMEOUT", d.body_timeout))
+
+
+class Refusal(Exception):
+    """A request the protocol answers itself (the app never sees it)."""
+
+    def __init__(self, code: str, message: str, **fields: str) -> None:
+        super().__init__(code)
+        self.code = code
+        self.message = message
+        self.fields = fields
+
+
+def _xml_escape(value: str) -> str:
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def refusal_response(refusal: Refusal) -> bytes:
+    """A complete 400 response with an S3-shaped error document; the connection then closes."""
+    extra = "".join(f"<{k}>{_xml_escape(v)}</{k}>" for k, v in refusal.fields.items())
+    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{refusal.code}</Code>'
+            f"<Message>{_xml_escape(refusal.message)}</Message>{extra}</Error>").encode()
+    head = (f"HTTP/1.1 400 Bad Request\r\nContent-Type: application/xml\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    return head + body
+
+
+def head_too_large(limit: int) -> Refusal:
+    return Refusal("RequestHeaderSectionTooLarge", "Your request header section exceeds the "
+                   "maximum allowed size.", MaxSizeAllowed=str(limit))
 
 
 def recase_header_block(block: bytes) -> bytes:
@@ -58,13 +128,68 @@ class _HeaderCaseTransport:
         return getattr(self._transport, name)
 
 
+HEAD, BODY, APP = "head", "body", "app"  # what the connection is waiting for
+
+
 class CanonicalHeaderProtocol(HttpToolsProtocol):
+    """The httptools protocol with canonical header names, a head size cap and timeouts."""
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._limits = limits()
+        self._phase = APP
+        self._head_bytes = 0
+        self._head_began = False  # a byte of the awaited head has arrived
+        self._refusal: Refusal | None = None
+        self._deferred = False  # the refusal waits for the response in flight
+        self._watch: asyncio.TimerHandle | None = None
+        self._deadline = 0.0  # HEAD: when the head must be complete
+        self._last_rx = 0.0  # BODY: when body bytes last arrived
         self._case_transport = _HeaderCaseTransport(transport)
         super().connection_made(self._case_transport)  # type: ignore[arg-type]
+        self._start_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_watch()
+        super().connection_lost(exc)
+
+    # -- receiving --------------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        if self._refusal is not None:
+            return  # answered and closing: ignore whatever else the client sends
+        self._last_rx = self.loop.time()
+        super().data_received(data)
+        if self._phase == HEAD and self._refusal is None and not self.transport.is_closing():
+            self._head_bytes += len(data)  # all of it is head (or the tail of a prior body)
+            if self._head_bytes > self._limits.max_head_bytes:
+                self._refuse(head_too_large(self._limits.max_head_bytes))
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a parse error, or to a head we refused from a callback."""
+        self._refuse(self._refusal or Refusal("InvalidRequest", f"Bad HTTP request: {msg}"))
+
+    def on_response_complete(self) -> None:
+        if self._deferred and not self.pipeline:
+            self._deferred = False
+            assert self._refusal is not None
+            self._refuse(self._refusal)
+            return
+        super().on_response_complete()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_bytes = 0
+        if self._phase != HEAD:
+            self._start_head()
+        self._head_began = True
 
     def on_headers_complete(self) -> None:
+        size = len(self.url) + 16 + sum(len(n) + len(v) + 4 for n, v in self.headers)
+        if size > self._limits.max_head_bytes:
+            self._refusal = head_too_large(self._limits.max_head_bytes)
+            raise self._refusal  # stops the parser; data_received -> send_400_response
         super().on_headers_complete()
+        self._phase = BODY
+        self._arm(self._limits.body_timeout)
         cycle = self.cycle
         if cycle is None:
             return
@@ -77,3 +202,74 @@ class CanonicalHeaderProtocol(HttpToolsProtocol):
             await original(message)
 
         cycle.send = send  # type: ignore[method-assign]
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        if self._phase == BODY:
+            self._phase = APP
+            self._stop_watch()
+
+    # -- refusing ---------------------------------------------------------------------------
+    def _refuse(self, refusal: Refusal) -> None:
+        """Answer ``refusal`` and close; after the response in flight, if there is one (the
+        bad bytes came pipelined after a good request, which still gets its own answer)."""
+        self._refusal = refusal
+        self._stop_watch()
+        if self._busy():
+            self._deferred = True
+            self.flow.pause_reading()
+            return
+        if not self.transport.is_closing():
+            self.transport.write(refusal_response(refusal))
+            self.transport.close()
+
+    # -- the watchdog -----------------------------------------------------------------------
+    def _start_head(self) -> None:
+        self._phase = HEAD
+        self._head_began = False
+        self._deadline = self.loop.time() + self._limits.header_timeout
+        self._arm(self._limits.header_timeout)
+
+    def _arm(self, delay: float) -> None:
+        self._stop_watch()
+        self._watch = self.loop.call_later(max(delay, 0.01), self._on_watch)
+
+    def _stop_watch(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+
+    def _busy(self) -> bool:
+        """A response is being produced on this connection (pipelining aside, rare)."""
+        return self.cycle is not None and not self.cycle.response_complete
+
+    def _on_watch(self) -> None:
+        self._watch = None
+        if self.transport.is_closing():
+            return
+        now = self.loop.time()
+        if self._phase == HEAD:
+            if now < self._deadline:
+                self._arm(self._deadline - now)
+            elif self._busy():
+                self._arm(self._limits.header_timeout)  # let the request in flight finish
+            elif self._head_began:
+                self._refuse(Refusal("RequestTimeout", "Your socket connection to the server "
+                                     "was not read from or written to within the timeout "
+                                     "period. Idle connections will be closed."))
+            else:
+                self.transport.close()  # never sent a byte: nothing to answer
+        elif self._phase == BODY:
+            self._watch_body(now)
+
+    def _watch_body(self, now: float) -> None:
+        cycle = self.cycle
+        if cycle is None or not cycle.more_body:
+            return
+        if self.flow.read_paused or cycle.waiting_for_100_continue:
+            self._last_rx = now  # the app is not reading yet: not the client's stall
+        idle = now - self._last_rx
+        if idle < self._limits.body_timeout:
+            self._arm(self._limits.body_timeout - idle)
+        else:
+            self.transport.close()  # the app sees http.disconnect and drops the partial body

@@ -11,6 +11,8 @@ and wire code when it renders the error (see ``shoal.dialects.*.errors``).
 
 from __future__ import annotations
 
+import errno
+
 # Default HTTP status per code, in the S3 dialect. Dialects may override.
 STATUS: dict[str, int] = {
     "AccessDenied": 403,
@@ -110,6 +112,7 @@ MESSAGES: dict[str, str] = {
     "XAmzContentSHA256Mismatch": "The provided 'x-amz-content-sha256' header does not match "
     "what was computed.",
     "ServiceUnavailable": "Please reduce your request rate.",
+    "InsufficientStorage": "The server is out of storage space. Please try again later.",
     "SlowDown": "Please reduce your request rate.",
 }
 
@@ -126,6 +129,38 @@ class ShoalError(Exception):
     @property
     def status(self) -> int:
         return STATUS.get(self.code, 400)
+
+
+# Codes whose responses carry ``Retry-After`` (seconds): the client should come back later.
+RETRY_AFTER: dict[str, str] = {"ServiceUnavailable": "5", "SlowDown": "1"}
+_SQLITE_FULL = 13  # SQLITE_FULL, the primary result code (low byte of the extended code)
+_PG_DISK_FULL = "53100"  # PostgreSQL SQLSTATE disk_full
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    """True when ``exc`` or an exception that led to it says the disk or a quota is full.
+
+    Looks at OSError ENOSPC/EDQUOT (blob files, directories), SQLite's SQLITE_FULL and
+    PostgreSQL's disk_full without importing either driver.
+    """
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, OSError) and cur.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        code = getattr(cur, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF == _SQLITE_FULL:
+            return True
+        if getattr(cur, "sqlstate", None) == _PG_DISK_FULL:
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+def storage_full_error() -> ShoalError:
+    """What a client sees when a write failed for lack of space: 503, retry later."""
+    return ShoalError("ServiceUnavailable", MESSAGES["InsufficientStorage"])
 
 
 class RetryConflict(Exception):
