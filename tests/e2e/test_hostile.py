@@ -215,15 +215,6 @@ def md5_header(body: bytes) -> dict[str, str]:
 
 
 BAD_HTTP = ("InvalidRequest",)  # what the HTTP layer answers to what it cannot parse
-NUL_KEY_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "the SQLite backend stores keys holding U+0000 (PostgreSQL answers 400 InvalidArgument): "
-    "the API layer should refuse them for every backend"))
-UNICODE_DIGIT_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "str.isdigit() accepts '\u00b2' and int() then raises ValueError: 500 InternalError "
-    "(see tests/unit/test_fuzz_parsers.py test_finding_*)"))
-CONTROL_CHAR_XFAIL = pytest.mark.xfail(strict=True, reason=(
-    "error documents echo the key raw: a key with a control character makes the <Error> "
-    "document invalid XML (api/xmldoc.esc passes XML-1.0-illegal characters through)"))
 COMPLETE = "/{b}/mp?uploadId={u}"
 GOOD_PART = ("1", '"00000000000000000000000000000000"')
 MALFORMED = ("MalformedXML",)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from ..core.errors import ShoalError
 from ..core.hashing import make_hasher, parse_checksum_header, parse_content_md5
 from ..core.ingest import CHECKSUM_ALGOS, Expect, claimed_checksums
+from ..core.numbers import is_decimal
 from .request import Request
 
 MAX_DOC = 8 << 20  # the largest XML document accepted (Complete with 10,000 parts fits)
@@ -18,7 +19,7 @@ def declared_length(req: Request) -> int | None:
     value = req.headers.get("content-length")
     if value is None:
         return None
-    if not value.strip().isdigit():
+    if not is_decimal(value.strip()):
         raise ShoalError("InvalidArgument", "Content-Length is not a number",
                          ArgumentName="Content-Length", ArgumentValue=value)
     return int(value)

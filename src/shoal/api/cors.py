@@ -6,6 +6,7 @@ import fnmatch
 from typing import Any
 
 from ..core.errors import ShoalError
+from ..core.numbers import is_decimal
 from . import xmldoc
 from .xmldoc import E, raw
 
@@ -43,7 +44,7 @@ def _rule(el: Any) -> Rule:
         rule["id"] = rule_id
     max_age = xmldoc.text(el, "MaxAgeSeconds")
     if max_age is not None:
-        if not max_age.strip().isdigit():
+        if not is_decimal(max_age.strip()):
             raise ShoalError("MalformedXML")
         rule["max_age"] = int(max_age)
     return rule

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, unquote
 
 from ..core.auth import ANONYMOUS, Principal
 from ..core.errors import ShoalError
+from ..core.numbers import is_decimal
 
 Receive = Callable[[], Any]
 
@@ -64,7 +65,7 @@ class Request:
     def declares_body(self) -> bool:
         """The request announces a body (non-zero Content-Length or chunked framing)."""
         length = self.headers.get("content-length", "").strip()
-        return (length.isdigit() and int(length) > 0) or "transfer-encoding" in self.headers
+        return (is_decimal(length) and int(length) > 0) or "transfer-encoding" in self.headers
 
     @property
     def body_withheld(self) -> bool:

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from .errors import ShoalError
 from .model import ByteRange
+from .numbers import is_decimal
 
 
 class ObjectRecordLike(Protocol):
@@ -121,7 +122,7 @@ def parse_range(header: str, size: int) -> ByteRange | None:
     first_s, last_s = (p.strip() for p in spec.split("-", 1))
     try:
         if first_s == "":
-            if not last_s.isdigit():
+            if not is_decimal(last_s):
                 return None
             n = int(last_s)
             if n == 0:
@@ -129,7 +130,7 @@ def parse_range(header: str, size: int) -> ByteRange | None:
             if size == 0:
                 return None
             return ByteRange(max(0, size - n), size - 1)
-        if not first_s.isdigit() or (last_s and not last_s.isdigit()):
+        if not is_decimal(first_s) or (last_s and not is_decimal(last_s)):
             return None
         first = int(first_s)
         last = int(last_s) if last_s else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ...core.errors import ShoalError
 from ...core.model import ObjectRecord
+from ...core.numbers import is_decimal
 from ..context import Ctx
 from ..headers import http_date
 from ..response import Response
@@ -30,7 +31,7 @@ def _int_header(ctx: Ctx, name: str, default: int, hi: int) -> int:
     value = ctx.req.headers.get(ctx.d.h(name))
     if value is None or value == "":
         return default
-    if not value.isdigit():
+    if not is_decimal(value):
         raise ShoalError("InvalidArgument", f"Invalid {ctx.d.h(name)}",
                          ArgumentName=ctx.d.h(name), ArgumentValue=value)
     return min(int(value), hi)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import ClassVar
 from urllib.parse import quote
 
 from ...api.body import counted, declared_length
@@ -16,6 +17,7 @@ from ...api.request import Request
 from ...api.response import Response
 from ...core.auth import Keyring
 from ...core.errors import ShoalError
+from ...core.numbers import is_decimal
 from . import errors, hosts
 from .signature import CosAuth, parse_auth_header, parse_auth_query, verify
 
@@ -24,7 +26,9 @@ COS_CLASSES = frozenset({
     "MAZ_STANDARD", "MAZ_STANDARD_IA", "MAZ_INTELLIGENT_TIERING", "MAZ_ARCHIVE",
 })
 # Bucket: private, public-read, public-read-write; object: default (inherit), private, public-read.
-COS_CANNED = frozenset({"default", "private", "public-read", "public-read-write"})
+COS_BUCKET_CANNED = frozenset({"private", "public-read", "public-read-write"})
+COS_OBJECT_CANNED = frozenset({"default", "private", "public-read"})
+COS_CANNED = COS_BUCKET_CANNED | COS_OBJECT_CANNED
 # Query parameters that mark an S3-signed (presigned) request.
 S3_QUERY_AUTH = ("X-Amz-Algorithm", "X-Amz-Credential", "AWSAccessKeyId")
 TRAFFIC_LIMIT = (819200, 838860800)  # x-cos-traffic-limit, bit/s
@@ -41,6 +45,14 @@ class CosDialect(Dialect):
     kms_key_header = "x-cos-server-side-encryption-cos-kms-key-id"
     group_uri_base = "http://cam.qcloud.com/groups/global/"
     canned_acls = COS_CANNED
+    bucket_canned_acls = COS_BUCKET_CANNED
+    object_canned_acls = COS_OBJECT_CANNED
+    # An object written without an ACL follows its bucket's ("default"), not private.
+    default_object_acl: ClassVar[dict[str, str]] = {"canned": "default"}
+    # Grantee ids are CAM uins (ids of accounts elsewhere too): taken as given, not checked.
+    check_grantee_ids = False
+    # Creating an existing bucket is BucketAlreadyExists, even for its owner.
+    repeat_create_succeeds = False
     max_key_bytes = 850
     consecutive_parts = True
     crc64_header = "x-cos-hash-crc64ecma"
@@ -101,7 +113,7 @@ class CosDialect(Dialect):
         if limit is None:
             return
         lo, hi = TRAFFIC_LIMIT
-        if not limit.strip().isdigit() or not lo <= int(limit) <= hi:
+        if not is_decimal(limit.strip()) or not lo <= int(limit) <= hi:
             raise ShoalError("InvalidArgument", f"x-cos-traffic-limit must be between {lo} and "
                              f"{hi} bit/s", ArgumentName=self.h("traffic-limit"),
                              ArgumentValue=limit)

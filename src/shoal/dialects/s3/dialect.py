@@ -13,6 +13,7 @@ from ...api.request import Request
 from ...api.xmldoc import E
 from ...core.auth import Keyring, Principal
 from ...core.errors import ShoalError
+from ...core.numbers import is_decimal
 from . import sigv2, sigv4
 from .chunked import AwsChunkedReader, ChunkSigning
 
@@ -111,7 +112,7 @@ class S3Dialect(Dialect):
         if payload in STREAMING:
             signed, trailer = STREAMING[payload]
             decoded = req.headers.get("x-amz-decoded-content-length")
-            if decoded is None or not decoded.isdigit():
+            if decoded is None or not is_decimal(decoded):
                 raise ShoalError("MissingContentLength")
             reader = AwsChunkedReader(body, signing=signing if signed else None,
                                       expect_trailer=trailer, decoded_length=int(decoded))
