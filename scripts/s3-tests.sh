@@ -15,8 +15,11 @@
 #   S3TESTS_FILES    test files relative to the checkout (default: the two below)
 #   S3TESTS_KEEP     keep the temp dir (server log, conf, junit xml) when set to 1
 #
-# There is one user so far: [s3 alt] and [s3 tenant] use the main keys, so tests that need a
-# second, distinct account fail by construction.
+# [s3 main], [s3 alt] and [s3 tenant] are three real Shoal accounts created with
+# `shoal user add` on the temporary data dir (ordinary users: ACLs apply to them). The server's
+# root credentials are used by nothing in the suite. The iam sections reuse main and alt.
+# The KMS keys testkey-1 and testkey-2 (the suite's SSE-KMS key ids) are made with
+# `shoal kms create`, and the server accepts SSE-C over plain HTTP (SHOAL_ALLOW_INSECURE_SSEC).
 set -euo pipefail
 
 if [[ $# -lt 1 || ! -d "$1" ]]; then
@@ -31,11 +34,8 @@ SHOAL_PY="${SHOAL_PYTHON:-$ROOT/.venv/bin/python}"
 TIMEOUT="${S3TESTS_TIMEOUT:-60}"
 FILES="${S3TESTS_FILES:-s3tests/functional/test_s3.py s3tests/functional/test_headers.py}"
 
-ACCESS_KEY="s3testsmainaccesskey"
-SECRET_KEY="s3testsmainsecretkey0123456789abcdefghij"
-# Shoal's root user: canonical id = sha256("shoal-user:root"), display name "root".
-USER_ID="$("$SHOAL_PY" -c 'from shoal.core.auth import canonical_id; print(canonical_id("root"))')"
-DISPLAY_NAME="root"
+ROOT_ACCESS_KEY="s3testsrootaccesskey"
+ROOT_SECRET_KEY="s3testsrootsecretkey0123456789abcdefghij"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/shoal-s3tests.XXXXXX")"
 PORT="$("$SHOAL_PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
@@ -54,7 +54,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-SHOAL_ACCESS_KEY="$ACCESS_KEY" SHOAL_SECRET_KEY="$SECRET_KEY" SHOAL_LOG_LEVEL=warning \
+# The suite sends SSE-C over plain HTTP: allow it (the key crosses loopback only).
+SHOAL_ACCESS_KEY="$ROOT_ACCESS_KEY" SHOAL_SECRET_KEY="$ROOT_SECRET_KEY" SHOAL_LOG_LEVEL=warning \
+    SHOAL_ALLOW_INSECURE_SSEC=1 \
     "$SHOAL_PY" -m shoal serve --host 127.0.0.1 --port "$PORT" --data-dir "$WORK/data" \
     >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
@@ -72,16 +74,37 @@ for _ in $(seq 1 200); do
     sleep 0.1
 done
 
-section() {  # name -> an s3tests.conf user section with the single Shoal user
+add_user() {  # account name -> "access_key secret_key canonical_id" of a new Shoal account
+    "$SHOAL_PY" -m shoal user add "$1" --access-key "s3tests${1}accesskey" \
+        --secret-key "s3tests${1}secretkey0123456789abcdefghij" --data-dir "$WORK/data" \
+        --json | "$SHOAL_PY" -c 'import json, sys
+r = json.load(sys.stdin)
+print(r["access_key"], r["secret_key"], r["user"]["canonical_id"])'
+}
+
+declare -A USERS
+for name in main alt tenant; do
+    USERS[$name]="$(add_user "$name")"
+done
+
+# The KMS key ids the suite uses for SSE-KMS (its defaults for kms_keyid / kms_keyid2).
+for key_id in testkey-1 testkey-2; do
+    "$SHOAL_PY" -m shoal kms create --id "$key_id" --data-dir "$WORK/data" --json >/dev/null \
+        || echo "warning: could not create KMS key $key_id (SSE-KMS tests will fail)" >&2
+done
+
+section() {  # conf section name, account name -> an s3tests.conf user section
+    local keys
+    read -r -a keys <<<"${USERS[$2]}"
     cat <<EOF
 [$1]
-display_name = $DISPLAY_NAME
-user_id = $USER_ID
-email = root@shoal.invalid
+display_name = $2
+user_id = ${keys[2]}
+email = $2@shoal.invalid
 api_name = default
-access_key = $ACCESS_KEY
-secret_key = $SECRET_KEY
-tenant = shoal
+access_key = ${keys[0]}
+secret_key = ${keys[1]}
+tenant = $2
 
 EOF
 }
@@ -99,9 +122,12 @@ ssl_verify = False
 bucket prefix = shoal-{random}-
 
 EOF
-    for name in "s3 main" "s3 alt" "s3 tenant" "iam" "iam root" "iam alt root"; do
-        section "$name"
-    done
+    section "s3 main" main
+    section "s3 alt" alt
+    section "s3 tenant" tenant
+    section "iam" main
+    section "iam root" main
+    section "iam alt root" alt
 } >"$CONF"
 
 echo "shoal on 127.0.0.1:$PORT (pid $SERVER_PID), conf $CONF" >&2

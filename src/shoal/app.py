@@ -63,8 +63,9 @@ def build(config: Config) -> ShoalApp:
     meta = open_meta(config)
     blobs = FsBlobStore(config.data_dir)
     blobs.sweep_temp(time.time() - TEMP_MAX_AGE)
-    core = Core.build(meta, blobs)
-    keys = keyring(config, accounts(config, meta))
+    users = accounts(config, meta)
+    core = Core.build(meta, blobs, users)
+    keys = keyring(config, users)
     return ShoalApp(core, dialects(config), keys, config, on_shutdown=meta.close)
 
 

@@ -1,87 +1,125 @@
-"""ACL documents: canned ACLs and grants <-> AccessControlPolicy XML."""
+"""ACL documents: canned ACLs and grants <-> AccessControlPolicy XML, and grant checks."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from ..core.auth import PERMISSIONS, Grant, expand_acl, group_name
 from ..core.errors import ShoalError
 from . import xmldoc
+from .context import Ctx
 from .dialect import Dialect
 from .xmldoc import E, raw
 
 XSI = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+MAX_GRANTS = 100
+_MALFORMED = ("The XML you provided was not well-formed or did not validate against our "
+              "published schema")
 
 
-def expand(acl: dict[str, Any] | None, owner: str, d: Dialect,
-           bucket_owner: str | None = None) -> list[dict[str, str]]:
-    """Grants an ACL amounts to. For canned ACLs the group grants come first and the owner's
-    FULL_CONTROL last, the order S3-compatible servers list them in."""
-    acl = acl or {"canned": "private"}
-    if "grants" in acl:
-        return list(acl["grants"])
-    canned = acl.get("canned", "private")
-    owner_grant = {"id": owner, "permission": "FULL_CONTROL"}
-    groups = [{"uri": d.group_uri_base + name, "permission": perm}
-              for name, perm in _CANNED_GROUPS.get(canned, ())]
-    extra: list[dict[str, str]] = []
-    if canned in _BUCKET_OWNER_PERM and bucket_owner:
-        extra.append({"id": bucket_owner, "permission": _BUCKET_OWNER_PERM[canned]})
-    return groups + [owner_grant] + extra
+def grant_ids(acl: dict[str, Any] | None, owner: str, bucket_owner: str | None = None
+              ) -> set[str]:
+    """The canonical ids an ACL document names (its owner and user grantees)."""
+    return {owner} | {g["id"] for g in expand_acl(acl, owner, bucket_owner) if g.get("id")}
 
 
-_CANNED_GROUPS: dict[str, tuple[tuple[str, str], ...]] = {
-    "public-read": (("AllUsers", "READ"),),
-    "public-read-write": (("AllUsers", "READ"), ("AllUsers", "WRITE")),
-    "authenticated-read": (("AuthenticatedUsers", "READ"),),
-}
-_BUCKET_OWNER_PERM = {"bucket-owner-read": "READ", "bucket-owner-full-control": "FULL_CONTROL"}
+def group_uri(grant: Grant, d: Dialect) -> str | None:
+    """A group grantee's URI in the dialect's spelling (unknown URIs as stored)."""
+    group = grant.get("group") or group_name(grant.get("uri", ""))
+    if group is None:
+        return grant.get("uri")
+    if group == "LogDelivery":
+        return d.group_uri_base.replace("/global/", "/s3/") + group
+    return d.group_uri_base + group
+
+
+def _grantee(grant: Grant, names: dict[str, str], d: Dialect) -> str:
+    uri = group_uri(grant, d)
+    if uri is not None:
+        return f'<Grantee {XSI} xsi:type="Group">{E("URI", uri)}</Grantee>'
+    if "email" in grant:
+        return (f'<Grantee {XSI} xsi:type="AmazonCustomerByEmail">'
+                f'{E("EmailAddress", grant["email"])}</Grantee>')
+    user_id = grant["id"]
+    return (f'<Grantee {XSI} xsi:type="CanonicalUser">{E("ID", user_id)}'
+            f'{E("DisplayName", names.get(user_id, user_id))}</Grantee>')
 
 
 def render(acl: dict[str, Any] | None, owner: str, owner_name: str, d: Dialect,
            bucket_owner: str | None = None) -> bytes:
-    parts = []
-    # Group grants first, then the users' (each kind in stored order), for canned and explicit
-    # ACLs alike: the order S3-compatible servers list them in.
-    for g in sorted(expand(acl, owner, d, bucket_owner), key=lambda g: "uri" not in g):
-        if "uri" in g:
-            grantee = f'<Grantee {XSI} xsi:type="Group">{E("URI", g["uri"])}</Grantee>'
-        elif "email" in g:
-            grantee = (f'<Grantee {XSI} xsi:type="AmazonCustomerByEmail">'
-                       f'{E("EmailAddress", g["email"])}</Grantee>')
-        else:
-            name = owner_name if g["id"] == owner else g.get("display_name", g["id"])
-            grantee = (f'<Grantee {XSI} xsi:type="CanonicalUser">{E("ID", g["id"])}'
-                       f'{E("DisplayName", name)}</Grantee>')
-        parts.append(raw("Grant", grantee + E("Permission", g["permission"])))
-    owner_xml = raw("Owner", E("ID", owner) + E("DisplayName", owner_name))
+    """The AccessControlPolicy of ``acl`` with only the owner's display name known."""
+    return render_grants(expand_acl(acl, owner, bucket_owner), owner, {owner: owner_name}, d)
+
+
+def render_grants(grants: list[Grant], owner: str, names: dict[str, str], d: Dialect) -> bytes:
+    """An AccessControlPolicy document. Group grants come first, then the users' (each kind in
+    stored order), for canned and explicit ACLs alike: the order S3-compatible servers use."""
+    ordered = sorted(grants, key=lambda g: group_uri(g, d) is None)
+    parts = [raw("Grant", _grantee(g, names, d) + E("Permission", g["permission"]))
+             for g in ordered]
+    owner_xml = raw("Owner", E("ID", owner) + E("DisplayName", names.get(owner, owner)))
     return d.xml("AccessControlPolicy", [owner_xml, raw("AccessControlList", "".join(parts))])
 
 
-PERMISSIONS = ("READ", "WRITE", "READ_ACP", "WRITE_ACP", "FULL_CONTROL")
+def grantee_id(value: str) -> str:
+    """A user grantee's canonical id. COS spellings are accepted: ``qcs::cam::uin/A:uin/B`` and
+    ``A/B`` (a sub-account B of A) name B; a plain id names itself."""
+    value = value.strip()
+    if value.startswith("qcs::cam::"):
+        value = value.rsplit("uin/", 1)[-1]
+    return value.rsplit("/", 1)[-1] if "/" in value else value
 
 
 def parse(body: bytes) -> dict[str, Any]:
     """An AccessControlPolicy document -> {"grants": [...]}."""
     root = xmldoc.parse(body)
     if root.tag != "AccessControlPolicy":
-        raise ShoalError("MalformedACLError", "The XML you provided was not well-formed or did "
-                         "not validate against our published schema")
+        raise ShoalError("MalformedACLError", _MALFORMED)
     acl_el = root.find("AccessControlList")
-    grants: list[dict[str, str]] = []
-    for g in (acl_el.findall("Grant") if acl_el is not None else []):
-        perm = xmldoc.text(g, "Permission") or ""
-        grantee = g.find("Grantee")
-        if perm not in PERMISSIONS or grantee is None:
-            raise ShoalError("MalformedACLError", "The XML you provided was not well-formed or "
-                             "did not validate against our published schema")
-        entry: dict[str, str] = {"permission": perm}
-        if grantee.find("URI") is not None:
-            entry["uri"] = xmldoc.text(grantee, "URI") or ""
-        elif grantee.find("EmailAddress") is not None:
-            entry["email"] = xmldoc.text(grantee, "EmailAddress") or ""
-        elif grantee.find("ID") is not None:
-            entry["id"] = xmldoc.text(grantee, "ID") or ""
-        else:
-            raise ShoalError("InvalidArgument", "Invalid grantee")
-        grants.append(entry)
+    grants = [_parse_grant(g) for g in (acl_el.findall("Grant") if acl_el is not None else [])]
+    if len(grants) > MAX_GRANTS:
+        raise ShoalError("MalformedACLError", _MALFORMED)
     return {"grants": grants}
+
+
+def _parse_grant(el: Any) -> Grant:
+    perm = xmldoc.text(el, "Permission") or ""
+    grantee = el.find("Grantee")
+    if perm not in PERMISSIONS or grantee is None:
+        raise ShoalError("MalformedACLError", _MALFORMED)
+    if grantee.find("URI") is not None:
+        return {"uri": (xmldoc.text(grantee, "URI") or "").strip(), "permission": perm}
+    if grantee.find("EmailAddress") is not None:
+        return {"email": (xmldoc.text(grantee, "EmailAddress") or "").strip(),
+                "permission": perm}
+    if grantee.find("ID") is not None:
+        return {"id": grantee_id(xmldoc.text(grantee, "ID") or ""), "permission": perm}
+    raise ShoalError("InvalidArgument", "Invalid grantee")
+
+
+async def check_grants(ctx: Ctx, acl: dict[str, Any] | None) -> None:
+    """Refuse grants Shoal cannot honour: unknown groups, ids of no account, e-mail addresses
+    (accounts have none, so no address resolves). COS grantee ids are CAM uins, which may
+    name accounts outside Shoal: the COS dialect does not check them."""
+    check_ids = getattr(ctx.d, "check_grantee_ids", True)
+    for g in (acl or {}).get("grants", []):
+        if "uri" in g and group_name(g["uri"]) is None:
+            raise ShoalError("InvalidArgument", "Invalid group uri", ArgumentName="uri",
+                             ArgumentValue=g["uri"])
+        if "email" in g:
+            raise ShoalError("UnresolvableGrantByEmailAddress", "The e-mail address you "
+                             "provided does not match any account on record.",
+                             EmailAddress=g["email"])
+        if "id" in g and check_ids and \
+                not await asyncio.to_thread(ctx.core.names.exists, g["id"]):
+            raise ShoalError("InvalidArgument", "Invalid id", ArgumentName="CanonicalUser/ID",
+                             ArgumentValue=g["id"])
+
+
+async def document(ctx: Ctx, acl: dict[str, Any] | None, owner: str,
+                   bucket_owner: str | None = None) -> bytes:
+    """The AccessControlPolicy of a bucket or object, with every owner's display name."""
+    grants = expand_acl(acl, owner, bucket_owner)
+    names = await ctx.display_names(grant_ids(acl, owner, bucket_owner))
+    return render_grants(grants, owner, names, ctx.d)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..config import Config
+from ..core.auth import Keyring
 from ..core.errors import ShoalError
 from ..core.services import Core
 from .dialect import Dialect
 from .endpoints import Endpoint
 from .request import Request
+from .xmldoc import E
 
 
 @dataclass(slots=True)
@@ -19,6 +23,7 @@ class Ctx:
     core: Core
     config: Config
     endpoint: Endpoint
+    keys: Keyring | None = None  # the server's keyring (POST Object checks form signatures)
 
     @property
     def bucket(self) -> str:
@@ -33,6 +38,23 @@ class Ctx:
     @property
     def owner(self) -> str:
         return self.req.principal.user_id
+
+    async def display_names(self, ids: Iterable[str]) -> dict[str, str]:
+        """Canonical id -> display name for owners and grantees (the caller's own from the
+        request; others from the accounts, an id without one as itself)."""
+        p = self.req.principal
+        want = {i for i in ids if i}
+        found = {p.user_id: p.display_name} if p.user_id in want else {}
+        known, missing = self.core.names.cached(want - found.keys())
+        found.update(known)
+        if missing:
+            found.update(await asyncio.to_thread(self.core.names.load, missing))
+        return found
+
+    async def owner_xml(self, user_id: str) -> str:
+        """``<ID>..</ID><DisplayName>..</DisplayName>`` of an owner (inside Owner/Initiator)."""
+        name = (await self.display_names([user_id])).get(user_id, user_id)
+        return E("ID", user_id) + E("DisplayName", name)
 
     def int_arg(self, name: str, default: int, lo: int = 0, hi: int | None = None) -> int:
         """An integer query parameter; out of range or not a number is InvalidArgument."""

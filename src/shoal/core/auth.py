@@ -107,26 +107,63 @@ class Keyring:
         return found
 
 
-def acl_allows(acl: dict[str, Any] | None, owner: str, who: Principal, perm: str) -> bool:
-    """Does ``acl`` (canned or explicit grants) give ``who`` the permission ``perm``?"""
+Grant = dict[str, str]
+PRIVATE: dict[str, Any] = {"canned": "private"}
+GROUPS = ("AllUsers", "AuthenticatedUsers", "LogDelivery")
+PERMISSIONS = ("READ", "WRITE", "READ_ACP", "WRITE_ACP", "FULL_CONTROL")
+# Canned ACL -> the group grants it gives (the owner always gets FULL_CONTROL).
+_CANNED_GROUPS: dict[str, tuple[tuple[str, str], ...]] = {
+    "public-read": (("AllUsers", "READ"),),
+    "public-read-write": (("AllUsers", "READ"), ("AllUsers", "WRITE")),
+    "authenticated-read": (("AuthenticatedUsers", "READ"),),
+    "log-delivery-write": (("LogDelivery", "WRITE"), ("LogDelivery", "READ_ACP")),
+}
+# Canned object ACLs that also grant the bucket's owner something.
+_BUCKET_OWNER_PERM = {"bucket-owner-read": "READ", "bucket-owner-full-control": "FULL_CONTROL"}
+
+
+def group_name(uri: str) -> str | None:
+    """The group a grantee URI names, S3 or COS spelling alike (its last path segment)."""
+    name = uri.rstrip("/").rsplit("/", 1)[-1]
+    return name if name in GROUPS else None
+
+
+def inherits(acl: dict[str, Any] | None) -> bool:
+    """COS ``default``: the object has no ACL of its own and follows its bucket's."""
+    return bool(acl) and acl.get("canned") == "default"  # type: ignore[union-attr]
+
+
+def expand_acl(acl: dict[str, Any] | None, owner: str,
+               bucket_owner: str | None = None) -> list[Grant]:
+    """The grants an ACL amounts to. Explicit grants as stored; a canned ACL gives its group
+    grants first ({"group": name}), then the owner's FULL_CONTROL, then the bucket owner's."""
+    acl = acl or PRIVATE
+    if "grants" in acl:
+        return [dict(g) for g in acl["grants"]]
+    canned = acl.get("canned", "private")
+    grants: list[Grant] = [{"group": name, "permission": perm}
+                           for name, perm in _CANNED_GROUPS.get(canned, ())]
+    grants.append({"id": owner, "permission": "FULL_CONTROL"})
+    if canned in _BUCKET_OWNER_PERM and bucket_owner:
+        grants.append({"id": bucket_owner, "permission": _BUCKET_OWNER_PERM[canned]})
+    return grants
+
+
+def grantee_matches(grant: Grant, who: Principal) -> bool:
+    """Is ``who`` the grantee of ``grant`` (a user by canonical id, or a group it is in)?"""
+    group = grant.get("group") or group_name(grant.get("uri", ""))
+    if group == "AllUsers":
+        return True
+    if group == "AuthenticatedUsers":
+        return not who.anonymous
+    return not who.anonymous and bool(grant.get("id")) and grant.get("id") == who.user_id
+
+
+def acl_allows(acl: dict[str, Any] | None, owner: str, who: Principal, perm: str,
+               bucket_owner: str | None = None) -> bool:
+    """Does ``acl`` (canned or explicit grants) give ``who`` the permission ``perm``? The owner
+    may do anything; FULL_CONTROL includes every permission."""
     if not who.anonymous and who.user_id == owner:
         return True
-    acl = acl or {"canned": "private"}
-    canned = acl.get("canned")
-    if canned == "public-read-write" and perm in ("READ", "WRITE"):
-        return True
-    if canned in ("public-read", "public-read-write") and perm == "READ":
-        return True
-    if canned == "authenticated-read" and perm == "READ" and not who.anonymous:
-        return True
-    for grant in acl.get("grants", []):
-        if grant.get("permission") not in (perm, "FULL_CONTROL"):
-            continue
-        uri = grant.get("uri", "")
-        if uri.endswith("/AllUsers"):
-            return True
-        if uri.endswith("/AuthenticatedUsers") and not who.anonymous:
-            return True
-        if grant.get("id") and grant.get("id") == who.user_id:
-            return True
-    return False
+    return any(g.get("permission") in (perm, "FULL_CONTROL") and grantee_matches(g, who)
+               for g in expand_acl(acl, owner, bucket_owner))

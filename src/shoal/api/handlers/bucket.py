@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 from dataclasses import replace
+from typing import Any
 
 from ...core.buckets import check_acl_allowed
 from ...core.errors import ShoalError
@@ -65,7 +66,13 @@ async def create_bucket(ctx: Ctx) -> Response:
         constraint = xmldoc.text(root, "LocationConstraint")
         if constraint:
             region = constraint
-    acl = acl_from_headers(ctx.req, ctx.d)
+    acl = acl_from_headers(ctx.req, ctx.d, bucket=True)
+    await acl_doc.check_grants(ctx, acl)
+    if not getattr(ctx.d, "repeat_create_succeeds", True) and \
+            await asyncio.to_thread(ctx.core.meta.get_bucket, ctx.bucket) is not None:
+        # COS: an existing name is BucketAlreadyExists even for its owner (no us-east-1
+        # legacy of S3, where the owner's repeated create succeeds).
+        raise ShoalError("BucketAlreadyExists", BucketName=ctx.bucket)
     await ctx.core.buckets.create(ctx.bucket, ctx.owner, region, acl)
     return Response.empty(200, {"Location": f"/{ctx.bucket}"})
 
@@ -116,13 +123,21 @@ async def get_bucket_versioning(ctx: Ctx) -> Response:
 
 async def get_bucket_acl(ctx: Ctx) -> Response:
     bucket = await ctx.core.buckets.get(ctx.bucket)
-    name = ctx.req.principal.display_name if bucket.owner == ctx.owner else bucket.owner
-    return Response.xml(acl_doc.render(bucket.acl, bucket.owner, name, ctx.d))
+    return Response.xml(await acl_doc.document(ctx, bucket.acl, bucket.owner))
 
 
 async def put_bucket_acl(ctx: Ctx) -> Response:
     bucket = await ctx.core.buckets.get(ctx.bucket)
-    new = acl_from_headers(ctx.req, ctx.d)
+    new = await read_acl(ctx, bucket=True)
+    check_acl_allowed(bucket, new)
+    await ctx.core.buckets.update(replace(bucket, acl=new))
+    return Response.empty(200)
+
+
+async def read_acl(ctx: Ctx, *, bucket: bool) -> dict[str, Any]:
+    """The ACL a PutBucketAcl / PutObjectAcl sets: from the headers or the body (not both),
+    with its grantees checked."""
+    new = acl_from_headers(ctx.req, ctx.d, bucket=bucket)
     body = await read_document(ctx.req)
     if body.strip():
         if new is not None:
@@ -131,6 +146,5 @@ async def put_bucket_acl(ctx: Ctx) -> Response:
     if new is None:
         raise ShoalError("MalformedACLError", "The XML you provided was not well-formed or did "
                          "not validate against our published schema")
-    check_acl_allowed(bucket, new)
-    await ctx.core.buckets.update(replace(bucket, acl=new))
-    return Response.empty(200)
+    await acl_doc.check_grants(ctx, new)
+    return new

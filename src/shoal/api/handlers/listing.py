@@ -26,16 +26,20 @@ def _params(ctx: Ctx) -> tuple[str, str, int, bool]:
     return args.get("prefix", ""), args.get("delimiter", ""), max_keys, enc == "url"
 
 
-def _owner(ctx: Ctx, owner: str) -> str:
-    name = ctx.req.principal.display_name if owner == ctx.owner else owner
-    return raw("Owner", E("ID", owner) + E("DisplayName", name))
+def _owner(names: dict[str, str], owner: str) -> str:
+    return raw("Owner", E("ID", owner) + E("DisplayName", names.get(owner, owner)))
 
 
-def _contents(ctx: Ctx, o: ObjectSummary, url: bool, owner: bool) -> str:
+async def _owner_names(ctx: Ctx, page: ListPage) -> dict[str, str]:
+    """Display names of the owners of a page's objects (usually one or two)."""
+    return await ctx.display_names({o.owner for o in page.objects})
+
+
+def _contents(o: ObjectSummary, url: bool, names: dict[str, str] | None) -> str:
     inner = (E("Key", encode_key(o.key, url)) + E("LastModified", iso8601(o.last_modified))
              + E("ETag", f'"{o.etag}"') + E("Size", o.size))
-    if owner:
-        inner += _owner(ctx, o.owner)
+    if names is not None:
+        inner += _owner(names, o.owner)
     return raw("Contents", inner + E("StorageClass", o.storage_class))
 
 
@@ -59,7 +63,8 @@ async def list_objects(ctx: Ctx) -> Response:
     parts.append(E("IsTruncated", boolean(page.truncated)))
     if page.truncated and page.next_marker is not None:
         parts.append(E("NextMarker", encode_key(page.next_marker, url)))
-    parts += [_contents(ctx, o, url, True) for o in page.objects]
+    names = await _owner_names(ctx, page)
+    parts += [_contents(o, url, names) for o in page.objects]
     parts += _prefixes(page, url)
     return Response.xml(ctx.d.xml("ListBucketResult", parts))
 
@@ -95,7 +100,8 @@ async def list_objects_v2(ctx: Ctx) -> Response:
         parts.append(E("NextContinuationToken", nxt))
     if "start-after" in args:
         parts.append(E("StartAfter", encode_key(start_after, url)))
-    parts += [_contents(ctx, o, url, fetch_owner) for o in page.objects]
+    names = await _owner_names(ctx, page) if fetch_owner else None
+    parts += [_contents(o, url, names) for o in page.objects]
     parts += _prefixes(page, url)
     return Response.xml(ctx.d.xml("ListBucketResult", parts))
 
@@ -117,10 +123,11 @@ async def list_object_versions(ctx: Ctx) -> Response:
     if page.truncated and page.next_marker is not None:
         parts.append(E("NextKeyMarker", encode_key(page.next_marker, url)))
         parts.append(E("NextVersionIdMarker", "null"))
+    names = await _owner_names(ctx, page)
     for o in page.objects:
         parts.append(raw("Version", E("Key", encode_key(o.key, url)) + E("VersionId", "null")
                          + E("IsLatest", "true") + E("LastModified", iso8601(o.last_modified))
                          + E("ETag", f'"{o.etag}"') + E("Size", o.size)
-                         + _owner(ctx, o.owner) + E("StorageClass", o.storage_class)))
+                         + _owner(names, o.owner) + E("StorageClass", o.storage_class)))
     parts += _prefixes(page, url)
     return Response.xml(ctx.d.xml("ListVersionsResult", parts))

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from ...core.auth import expand_acl, inherits
 from ...core.buckets import check_acl_allowed
 from ...core.errors import ShoalError
 from .. import acl as acl_doc
 from .. import xmldoc
 from ..body import read_document
 from ..context import Ctx
-from ..headers import acl_from_headers, check_tags
+from ..headers import check_tags
 from ..response import Response
 from ..xmldoc import E, raw
+from .bucket import read_acl
 
 
 async def get_object_tagging(ctx: Ctx) -> Response:
@@ -49,21 +51,22 @@ async def delete_object_tagging(ctx: Ctx) -> Response:
 async def get_object_acl(ctx: Ctx) -> Response:
     record = await ctx.core.objects.head(ctx.bucket, ctx.key)
     bucket = await ctx.core.buckets.get(ctx.bucket)
-    owner = record.owner or ctx.owner
-    name = ctx.req.principal.display_name if owner == ctx.owner else owner
-    return Response.xml(acl_doc.render(record.meta.acl, owner, name, ctx.d, bucket.owner))
+    owner = record.owner or bucket.owner
+    acl = record.meta.acl
+    if not inherits(acl):
+        return Response.xml(await acl_doc.document(ctx, acl, owner, bucket.owner))
+    # COS "default": the bucket's grants apply; say so with the ACL header.
+    grants = expand_acl(bucket.acl, bucket.owner)
+    if owner != bucket.owner:
+        grants.append({"id": owner, "permission": "FULL_CONTROL"})
+    names = await ctx.display_names({owner} | {g["id"] for g in grants if g.get("id")})
+    return Response.xml(acl_doc.render_grants(grants, owner, names, ctx.d),
+                        headers={ctx.d.h("acl"): "default"})
 
 
 async def put_object_acl(ctx: Ctx) -> Response:
-    new = acl_from_headers(ctx.req, ctx.d)
-    body = await read_document(ctx.req)
-    if body.strip():
-        if new is not None:
-            raise ShoalError("UnexpectedContent", "This request does not support content")
-        new = acl_doc.parse(body)
-    if new is None:
-        raise ShoalError("MalformedACLError", "The XML you provided was not well-formed or did "
-                         "not validate against our published schema")
+    await ctx.core.objects.head(ctx.bucket, ctx.key)
+    new = await read_acl(ctx, bucket=False)
     check_acl_allowed(await ctx.core.buckets.get(ctx.bucket), new)
     await ctx.core.objects.update_meta(ctx.bucket, ctx.key, acl=new)
     return Response.empty(200)
