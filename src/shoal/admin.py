@@ -1,4 +1,5 @@
-"""``shoal user ...`` and ``shoal key ...``: account administration on a data directory.
+"""``shoal user ...``, ``shoal key ...`` and ``shoal kms ...``: account and KMS key
+administration on a data directory.
 
 They open the metadata store exactly as the server does (``--data-dir``, ``--meta-dsn`` and the
 SHOAL_* variables) and may run while a server uses it: keys created or revoked here take effect
@@ -19,10 +20,11 @@ from typing import Any
 
 from .config import Config
 from .core.accounts import AccessKey, AccountError, AccountService, NewKey, User
+from .core.kms import KmsKey
 from .core.ports import Store
 from .core.secrets import SecretError
 
-COMMANDS = ("user", "key")
+COMMANDS = ("user", "key", "kms")
 Result = dict[str, Any] | list[dict[str, Any]]
 
 
@@ -65,6 +67,13 @@ def add_parsers(sub: Any) -> None:
     _common(p)
     p = key.add_parser("revoke", help="deactivate an access key")
     p.add_argument("access_key")
+    _common(p)
+    kms = sub.add_parser("kms", help="manage KMS keys (SSE-KMS)").add_subparsers(
+        dest="action", required=True)
+    p = kms.add_parser("create", help="create a named key for SSE-KMS")
+    p.add_argument("--id", dest="key_id", help="the key id (default: a random UUID)")
+    _common(p)
+    p = kms.add_parser("list", help="list KMS keys (ids only, never key material)")
     _common(p)
 
 
@@ -196,10 +205,59 @@ def _fail(ns: argparse.Namespace, command: str, code: str, message: str) -> int:
     return 1
 
 
+def kms_json(key: KmsKey) -> dict[str, Any]:
+    return {"key_id": key.key_id, "created": _iso(key.created)}
+
+
+def _kms(cfg: Config, meta: Store, ns: argparse.Namespace) -> Result:
+    """``kms create`` / ``kms list`` (key material is never shown)."""
+    from .core.kms import KeyService
+    from .core.secrets import load_master_key
+
+    svc = KeyService(load_master_key(cfg.data_dir), meta)  # type: ignore[arg-type]
+    if ns.action == "create":
+        return kms_json(svc.create(ns.key_id))
+    return [kms_json(k) for k in svc.list_keys()]
+
+
+def _render_kms(action: str, result: Result) -> str:
+    if action == "create":
+        assert isinstance(result, dict)
+        return f"key id:   {result['key_id']}\ncreated:  {result['created']}"
+    assert isinstance(result, list)
+    return _table([["KEY ID", "CREATED"]] + [[k["key_id"], k["created"]] for k in result])
+
+
+def kms_main(ns: argparse.Namespace) -> int:
+    """Run ``shoal kms ACTION``; returns the exit status."""
+    from .app import open_meta
+    from .core.kms import KmsError
+
+    command = f"kms {ns.action}"
+    cfg = admin_config(ns)
+    problem = None if command == "kms create" else _missing_store(cfg)
+    if problem:
+        return _fail(ns, command, "NoStore", problem)
+    os.makedirs(cfg.data_dir, exist_ok=True)
+    meta = open_meta(cfg)
+    try:
+        result = _kms(cfg, meta, ns)
+    except KmsError as err:
+        return _fail(ns, command, err.code, err.message)
+    except SecretError as err:
+        return _fail(ns, command, "MasterKey", str(err))
+    finally:
+        meta.close()
+    print(json.dumps(result, indent=2) if ns.json else _render_kms(ns.action, result))
+    return 0
+
+
 def main(ns: argparse.Namespace) -> int:
-    """Run ``shoal user|key ACTION``; returns the exit status."""
+    """Run ``shoal user|key|kms ACTION``; returns the exit status."""
     from .app import open_meta
 
+    if ns.command == "kms":
+        return kms_main(ns)
     command = f"{ns.command} {ns.action}"
     cfg = admin_config(ns)
     problem = None if command == "user add" else _missing_store(cfg)

@@ -28,6 +28,8 @@ class Config:
     max_put_size: int = 5 * 1024**3
     log_level: str = "info"
     extra_keys: dict[str, str] = field(default_factory=dict)  # access key -> secret key
+    # SSE-C over plain HTTP: the customer's key crosses the network in the clear (README).
+    allow_insecure_ssec: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Config:
@@ -42,6 +44,7 @@ class Config:
         cfg.cos_domains = _split(env.get("SHOAL_COS_DOMAIN", ""))
         cfg.meta_dsn = env.get("SHOAL_META_DSN", "")
         cfg.log_level = env.get("SHOAL_LOG_LEVEL", cfg.log_level)
+        cfg.allow_insecure_ssec = _flag(env.get("SHOAL_ALLOW_INSECURE_SSEC", ""))
         ak, sk = env.get("SHOAL_ACCESS_KEY"), env.get("SHOAL_SECRET_KEY")
         if ak and sk:
             cfg.access_key, cfg.secret_key, cfg.dev_credentials = ak, sk, False
@@ -65,11 +68,16 @@ class Config:
             "SHOAL_META_DSN": self.meta_dsn,
             "SHOAL_LOG_LEVEL": self.log_level,
             "SHOAL_EXTRA_KEYS": ",".join(f"{k}:{s}" for k, s in self.extra_keys.items()),
+            "SHOAL_ALLOW_INSECURE_SSEC": "1" if self.allow_insecure_ssec else "",
         }
         if not self.dev_credentials:
             env["SHOAL_ACCESS_KEY"] = self.access_key
             env["SHOAL_SECRET_KEY"] = self.secret_key
         return env
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
 
 
 def _split(value: str) -> list[str]:

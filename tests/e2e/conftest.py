@@ -10,7 +10,15 @@ import boto3
 import pytest
 from botocore.config import Config as BotoConfig
 
-from .server import ACCESS_KEY, SECRET_KEY, LiveServer, remove, temp_data_dir
+from .server import (
+    ACCESS_KEY,
+    SECRET_KEY,
+    SEED_KMS_KEY_ID,
+    LiveServer,
+    kms_create,
+    remove,
+    temp_data_dir,
+)
 
 _counter = itertools.count()
 
@@ -19,8 +27,9 @@ _counter = itertools.count()
 def server() -> Iterator[LiveServer]:
     data = temp_data_dir()
     srv = LiveServer(data_dir=data, workers=int(os.environ.get("SHOAL_TEST_WORKERS", "1")),
-                     extra_args=["--domain", "localhost"])
+                     extra_args=["--domain", "localhost", "--allow-insecure-ssec"])
     srv.start()
+    kms_create(data, SEED_KMS_KEY_ID)
     yield srv
     srv.stop()
     remove(data)

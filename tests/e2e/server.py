@@ -81,6 +81,17 @@ class LiveServer:
         self.proc = None
 
 
+# The KMS key id of the seed documents' SSE-KMS examples (a key Shoal must know to accept them).
+SEED_KMS_KEY_ID = "48ba38aa-26c5-11ea-855c-52540085****"
+
+
+def kms_create(data_dir: str, key_id: str) -> None:
+    """Create a named KMS key with the admin CLI, as an operator would."""
+    env = dict(os.environ, SHOAL_ACCESS_KEY=ACCESS_KEY, SHOAL_SECRET_KEY=SECRET_KEY)
+    subprocess.run([sys.executable, "-m", "shoal", "kms", "create", "--id", key_id,
+                    "--data-dir", data_dir], check=True, env=env, capture_output=True)
+
+
 def temp_data_dir() -> str:
     return tempfile.mkdtemp(prefix="shoal-e2e-")
 

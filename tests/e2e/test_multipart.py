@@ -156,7 +156,7 @@ def test_cos_example_4_sse_kms(raw: Raw, s3: Any, bucket: str) -> None:
     assert resp.status_code == 200, resp.text
     assert resp.headers["x-amz-server-side-encryption"] == "aws:kms"
     assert resp.headers["x-amz-server-side-encryption-aws-kms-key-id"] == KMS_KEY_ID
-    assert "x-amz-server-side-encryption-context" not in resp.headers
+    assert resp.headers["x-amz-server-side-encryption-context"] == KMS_CONTEXT
     upload_id = xml_root(resp.content).findtext("UploadId") or ""
     part = s3.upload_part(Bucket=bucket, Key="exampleobject", UploadId=upload_id,
                           PartNumber=1, Body=b"kms")
@@ -181,7 +181,7 @@ def test_cos_example_5_sse_c(raw: Raw, s3: Any, bucket: str) -> None:
     part = s3.upload_part(Bucket=bucket, Key="exampleobject", UploadId=upload_id,
                           PartNumber=1, Body=b"secret", **SSEC)
     assert part["SSECustomerKeyMD5"] == SEED_KEY_MD5
-    done = complete(s3, bucket, "exampleobject", upload_id, {1: part["ETag"]})
+    done = complete(s3, bucket, "exampleobject", upload_id, {1: part["ETag"]}, **SSEC)
     assert done["ResponseMetadata"]["HTTPHeaders"][
         "x-amz-server-side-encryption-customer-key-md5"] == SEED_KEY_MD5
     assert code_of(client_error(lambda: s3.head_object(Bucket=bucket, Key="exampleobject")))[0] \

@@ -13,6 +13,8 @@ from urllib.parse import parse_qsl, quote
 from ..core.conditions import Conditions, WriteConditions
 from ..core.errors import ShoalError
 from ..core.model import ObjectMeta, ObjectRecord
+from ..core.numbers import is_decimal
+from .acl import grantee_id
 from .dialect import Dialect
 from .request import Request
 
@@ -55,7 +57,7 @@ def object_meta(req: Request, d: Dialect) -> ObjectMeta:
     meta.user = user_metadata(req, d)
     meta.storage_class = storage_class(req, d)
     meta.tags = tags_from_header(hdr.get(d.h("tagging")))
-    meta.acl = acl_from_headers(req, d)
+    meta.acl = object_acl(req, d)
     meta.sse = sse_from_headers(req, d)
     meta.website_redirect = hdr.get(d.h("website-redirect-location"))
     return meta
@@ -117,24 +119,32 @@ def tags_from_header(value: str | None) -> list[tuple[str, str]]:
     return check_tags(pairs)
 
 
+_GRANTEE_KINDS = {"id": "id", "uin": "id", "uri": "uri", "emailaddress": "email"}
+
+
 def parse_grantees(value: str) -> list[dict[str, str]]:
+    """A grant header's ``kind="value"`` list. Kinds: ``id`` (COS spellings of ids too, see
+    ``acl.grantee_id``), COS ``uin`` (an id), ``uri`` (a group) and ``emailAddress``."""
     out: list[dict[str, str]] = []
     for item in value.split(","):
         item = item.strip()
         if not item:
             continue
         kind, sep, val = item.partition("=")
-        kind = kind.strip().lower()
-        val = val.strip().strip('"')
-        if not sep or kind not in ("id", "uri", "emailaddress") or not val:
+        field = _GRANTEE_KINDS.get(kind.strip().lower())
+        val = val.strip().strip('"').strip()
+        if field == "id":
+            val = grantee_id(val)
+        if not sep or field is None or not val:
             raise ShoalError("InvalidArgument", "Invalid grant header value",
                              ArgumentValue=item)
-        out.append({"uri" if kind == "uri" else ("email" if kind == "emailaddress" else "id"):
-                    val})
+        out.append({field: val})
     return out
 
 
-def acl_from_headers(req: Request, d: Dialect) -> dict[str, Any] | None:
+def acl_from_headers(req: Request, d: Dialect, *, bucket: bool = False
+                     ) -> dict[str, Any] | None:
+    """The ACL a request's ``{x}-acl`` or ``{x}-grant-*`` headers set (None: neither)."""
     canned = req.headers.get(d.h("acl"))
     grants: list[dict[str, str]] = []
     for g in GRANTS:
@@ -146,12 +156,24 @@ def acl_from_headers(req: Request, d: Dialect) -> dict[str, Any] | None:
         raise ShoalError("InvalidRequest", "Specifying both Canned ACLs and Header Grants is "
                          "not allowed")
     if canned is not None:
-        if canned not in d.canned_acls:
+        allowed = getattr(d, "bucket_canned_acls" if bucket else "object_canned_acls",
+                          d.canned_acls)
+        if canned not in allowed:
             raise ShoalError("InvalidArgument", ArgumentName=d.h("acl"), ArgumentValue=canned)
         return {"canned": canned}
     if grants:
         return {"grants": grants}
     return None
+
+
+def object_acl(req: Request, d: Dialect) -> dict[str, Any] | None:
+    """A new object's ACL: the request's, else the dialect's default (COS: inherit the
+    bucket's, ``default``; S3: none, i.e. private)."""
+    acl = acl_from_headers(req, d)
+    if acl is None:
+        default = getattr(d, "default_object_acl", None)
+        return dict(default) if default else None
+    return acl
 
 
 def sse_from_headers(req: Request, d: Dialect, copy_source: bool = False) -> dict[str, Any] | None:
@@ -221,16 +243,39 @@ def sse_from_headers(req: Request, d: Dialect, copy_source: bool = False) -> dic
     return {"algorithm": "SSE-C", "customer_algorithm": "AES256", "customer_key_md5": digest}
 
 
-def sse_response_headers(sse: dict[str, Any] | None, d: Dialect) -> dict[str, str]:
+def sse_customer_key(req: Request, d: Dialect, copy_source: bool = False) -> bytes | None:
+    """The SSE-C key the request carries (``{x}-copy-source-...`` with copy_source), after the
+    checks of ``sse_from_headers``; None when it carries none. Never store it."""
+    sse = sse_from_headers(req, d, copy_source=copy_source)
+    if not sse or sse.get("algorithm") != "SSE-C":
+        return None
+    pre = d.h("copy-source-server-side-encryption") if copy_source else \
+        d.h("server-side-encryption")
+    return base64.b64decode(req.headers[pre + "-customer-key"])
+
+
+KMS_ALGORITHMS = ("aws:kms", "cos/kms")
+
+
+def sse_response_headers(sse: dict[str, Any] | None, d: Dialect,
+                         key_md5: str | None = None) -> dict[str, str]:
+    """The SSE headers describing an object (or upload); ``key_md5`` is the MD5 of the SSE-C
+    key the request brought (objects keep no trace of it that could be echoed)."""
     if not sse:
         return {}
     algo = sse.get("algorithm")
     if algo == "SSE-C":
-        return {d.h("server-side-encryption-customer-algorithm"): sse["customer_algorithm"],
-                d.h("server-side-encryption-customer-key-MD5"): sse["customer_key_md5"]}
-    out = {d.h("server-side-encryption"): str(algo)}
+        out = {d.h("server-side-encryption-customer-algorithm"): sse["customer_algorithm"]}
+        md5 = key_md5 or sse.get("customer_key_md5")
+        if md5:
+            out[d.h("server-side-encryption-customer-key-MD5")] = md5
+        return out
+    out = {d.h("server-side-encryption"): d.kms_algorithm if algo in KMS_ALGORITHMS
+           else str(algo)}
     if sse.get("kms_key_id"):
         out[d.kms_key_header] = sse["kms_key_id"]
+    if sse.get("context"):
+        out[d.h("server-side-encryption-context")] = sse["context"]
     if sse.get("bucket_key_enabled"):
         out[d.h("server-side-encryption-bucket-key-enabled")] = "true"
     return out
@@ -267,7 +312,7 @@ def write_conditions(req: Request, d: Dialect, *, delete: bool = False) -> Write
 
 
 def parse_size(value: str, name: str) -> int:
-    if not value.strip().isdigit():
+    if not is_decimal(value.strip()):
         raise ShoalError("InvalidArgument", f"Invalid {name}", ArgumentName=name,
                          ArgumentValue=value)
     return int(value)

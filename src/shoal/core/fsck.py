@@ -19,6 +19,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from .crypto import plain_size
+from .errors import ShoalError
+from .kms import KeyService
 from .model import ByteRange, ObjectRecord, Part, Segment, Upload
 from .ports import BlobStore, MetaStore
 from .reader import Extent, extents
@@ -26,6 +29,7 @@ from .reader import Extent, extents
 CHUNK = 1 << 20
 PAGE = 1000
 FAR_FUTURE = 1e18  # an "initiated before" bound that every upload meets
+DECRYPT_FAILED = "cannot decrypt the data"
 _HEX32 = re.compile(r"[0-9a-f]{32}")  # a blob id, or an MD5 in hex
 
 # (phase, done, total or None, unit: "B" for bytes, "" for items)
@@ -82,6 +86,9 @@ class FsckOptions:
     verify_data: bool = True  # read every byte and compare MD5s with the ETags
     grace: float = 3600.0  # spare unreferenced blobs and temp files younger than this
     stale_upload_age: float = 7 * 86400.0
+    # Opens SSE-S3/KMS objects to verify their data; without it (and always for SSE-C, whose
+    # keys the server never has) encrypted data is size-checked only.
+    keys: KeyService | None = None
 
 
 @dataclass(slots=True)
@@ -95,6 +102,7 @@ class Stats:
     bytes_verified: int = 0
     spared_blobs: int = 0  # unreferenced but younger than the grace period
     spared_temp: int = 0
+    unverified_encrypted: int = 0  # encrypted objects and parts whose data could not be read
 
 
 @dataclass(slots=True)
@@ -239,6 +247,9 @@ class _Checker:
         for blob, size in sizes.items():
             if size is None:
                 found.append(finding(Kind.MISSING_BLOB, f"blob {blob} is missing", blob))
+        if record.meta.sse:  # sealed blobs: compare plaintext sizes
+            for blob, problem in _plain_sizes(sizes):
+                found.append(finding(Kind.SIZE_MISMATCH, problem, blob))
         noun = "part" if owner.upload_id else "object"
         for problem, blob in _size_problems(record, sizes, noun):
             found.append(finding(Kind.SIZE_MISMATCH, problem, blob))
@@ -248,10 +259,15 @@ class _Checker:
             (record.size, record.etag, noun)]
         if not all(_HEX32.fullmatch(etag) for _, etag, _ in targets):
             return found  # an ETag that is not a plain MD5: nothing to compare with
+        store = self._reader(record)
+        if store is None:
+            self.report.stats.unverified_encrypted += 1
+            return found
         phase = "uploads" if owner.upload_id else "objects"
-        got = self._digests(_pieces(record, [size for size, _, _ in targets]), phase)
+        got = self._digests(_pieces(record, [size for size, _, _ in targets]), phase, store)
         if isinstance(got, str):
-            return [finding(Kind.MISSING_BLOB, got)]
+            corrupt = got.startswith(DECRYPT_FAILED)  # sealed data that fails its tags
+            return [finding(Kind.HASH_MISMATCH if corrupt else Kind.MISSING_BLOB, got)]
         for (_, etag, what), md5 in zip(targets, got, strict=True):
             if md5 != etag:
                 blob = record.segments[0].blob if len(record.segments) == 1 else None
@@ -266,11 +282,26 @@ class _Checker:
         now = self.meta.get_object(record.bucket, record.key)
         return now is not None and now.segments == record.segments and now.etag == record.etag
 
-    def _md5(self, extents: list[Extent], phase: str) -> str:
+    def _reader(self, record: ObjectRecord) -> BlobStore | None:
+        """The store that reads the row's data as plaintext; None when it cannot be opened."""
+        sse = record.meta.sse
+        if not sse:
+            return self.blobs
+        keys = self.opts.keys
+        if keys is None or sse.get("algorithm") == "SSE-C":
+            return None
+        try:
+            if str(sse.get("algorithm", "")).startswith(("aws:kms", "cos/kms")):
+                return keys.kms(sse.get("kms_key_id"), sse.get("context"))[1].seal(self.blobs)
+        except ShoalError:
+            return None
+        return keys.sse_s3().seal(self.blobs)
+
+    def _md5(self, extents: list[Extent], phase: str, store: BlobStore) -> str:
         """Hex MD5 of the extents' bytes; raises OSError/EOFError when they cannot be read."""
         h = hashlib.md5(usedforsecurity=False)
         for ext in extents:
-            with self.blobs.open(ext.blob) as f:
+            with store.open(ext.blob) as f:
                 f.seek(ext.offset)
                 left = ext.length
                 while left:
@@ -285,12 +316,15 @@ class _Checker:
                         self.progress(phase, self._object_bytes, self._total, "B")
         return h.hexdigest()
 
-    def _digests(self, pieces: list[list[Extent]], phase: str) -> list[str] | str:
+    def _digests(self, pieces: list[list[Extent]], phase: str,
+                 store: BlobStore) -> list[str] | str:
         """MD5s of the pieces, or why they could not be read."""
         try:
-            return [self._md5(piece, phase) for piece in pieces]
+            return [self._md5(piece, phase, store) for piece in pieces]
         except (OSError, EOFError) as exc:
             return f"cannot read the data: {exc}"
+        except ShoalError as exc:  # a sealed blob that does not open or decrypt
+            return f"{DECRYPT_FAILED}: {exc.message}"
 
     def _check_shared(self) -> None:
         for blob, others in self.shared.items():
@@ -365,6 +399,21 @@ def _size_problems(
         out.append((f"parts add up to {sum(p.size for p in record.parts)} bytes, the object "
                     f"has {record.size}", None))
     return out
+
+
+def _plain_sizes(sizes: dict[str, int | None]) -> list[tuple[str, str]]:
+    """Turn the physical sizes of sealed blobs into plaintext sizes, in place; (blob, problem)
+    for each size no sealed blob can have (it is then left out of the later checks)."""
+    bad: list[tuple[str, str]] = []
+    for blob, size in sizes.items():
+        if size is None:
+            continue
+        try:
+            sizes[blob] = plain_size(size)
+        except ValueError:
+            sizes[blob] = None
+            bad.append((blob, f"blob {blob} has {size} bytes, not the size of a sealed blob"))
+    return bad
 
 
 def _as_record(upload: Upload, part: Part) -> ObjectRecord:

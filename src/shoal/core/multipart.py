@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from .crypto import Kek, read_object
 from .errors import RetryConflict, ShoalError
 from .hashing import composite_checksum, crc_combine, multipart_etag
 from .ingest import Expect, Ingested, ingest
@@ -109,13 +110,21 @@ class MultipartService:
         return await self._record_part(upload, number, got)
 
     async def upload_part_copy(
-        self, upload: Upload, number: int, src: ObjectRecord, rng: ByteRange | None
+        self, upload: Upload, number: int, src: ObjectRecord, rng: ByteRange | None,
+        src_kek: Kek | None = None, kek: Kek | None = None,
     ) -> Part:
+        """Copy ``rng`` of ``src`` into a part: unsealed with ``src_kek`` (when the source is
+        encrypted), sealed with ``kek`` (when the upload is)."""
         if (rng.length if rng is not None else src.size) > MAX_PART_SIZE:
             raise ShoalError("InvalidRequest", "The specified copy source is larger than the "
                              f"maximum allowable size for a copy source: {MAX_PART_SIZE}")
         want = {upload.checksum_algorithm.lower()} if upload.checksum_algorithm else set()
-        got = await self.objects.copy_bytes(src, rng, want)
+        if src_kek is None and kek is None:
+            got = await self.objects.copy_bytes(src, rng, want)
+        else:
+            body = read_object(self.blobs, src, rng, src_kek)
+            seal = kek.seal if kek is not None else None
+            got = await ingest(self.blobs, body, Expect(want=want, seal=seal))
         return await self._record_part(upload, number, got)
 
     async def _record_part(self, upload: Upload, number: int, got: Ingested) -> Part:

@@ -18,6 +18,7 @@ from typing import BinaryIO
 from ..core.errors import RetryConflict, ShoalError
 from ..core.model import Bucket, ObjectRecord, ObjectSummary, Part, Upload
 from .fs import as_bytes_view, check_blob_id, new_blob_id
+from .kms_stores import MemoryKms
 from .memory_accounts import MemoryAccounts
 
 _U64 = 1 << 64
@@ -32,7 +33,7 @@ def _blobs(record: ObjectRecord) -> list[str]:
     return list(dict.fromkeys(s.blob for s in record.segments))
 
 
-class MemoryMetaStore(MemoryAccounts):
+class MemoryMetaStore(MemoryAccounts, MemoryKms):
     """``MetaStore`` and ``AccountStore`` in dictionaries; keys of each bucket are also kept
     in a sorted list."""
 

@@ -30,6 +30,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ..core.errors import RetryConflict, ShoalError
 from ..core.model import Bucket, ObjectRecord, ObjectSummary, Part, Upload
+from .kms_stores import PostgresKms
 from .postgres_accounts import PostgresAccounts
 from .sqlite import (
     _BUCKET_COLS,
@@ -54,7 +55,8 @@ P = ParamSpec("P")
 T = TypeVar("T")
 Conn = psycopg.Connection[Any]
 
-SCHEMA_VERSION = 2  # v1: buckets, objects, uploads, parts; v2: users, access keys
+SCHEMA_VERSION = 3  # v1: buckets, objects, uploads, parts; v2: users, access keys;
+#                   v3: KMS keys
 MAX_ATTEMPTS = 10  # of one write transaction, on serialization failures and deadlocks
 _UPSERT_ROUNDS = 100  # insert-or-lock rounds of one upsert (each lost race costs one)
 _BATCH = 1000
@@ -268,7 +270,7 @@ def _migrate(conn: Conn) -> None:
         conn.execute(ddl)  # no parameters: sent as one multi-statement script
 
 
-class PostgresMetaStore(PostgresAccounts):
+class PostgresMetaStore(PostgresAccounts, PostgresKms):
     """``MetaStore`` and ``AccountStore`` over one PostgreSQL database (schema per search_path)."""
 
     def __init__(self, dsn: str) -> None:

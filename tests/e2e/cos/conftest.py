@@ -10,7 +10,15 @@ import pytest
 from qcloud_cos import CosConfig, CosS3Client
 
 from ..conftest import make_client
-from ..server import ACCESS_KEY, SECRET_KEY, LiveServer, remove, temp_data_dir
+from ..server import (
+    ACCESS_KEY,
+    SECRET_KEY,
+    SEED_KMS_KEY_ID,
+    LiveServer,
+    kms_create,
+    remove,
+    temp_data_dir,
+)
 from .wire import REGION, Wire
 
 _counter = itertools.count()
@@ -20,8 +28,9 @@ _counter = itertools.count()
 def cos_server() -> Iterator[LiveServer]:
     data = temp_data_dir()
     srv = LiveServer(data_dir=data, extra_args=["--cos-domain", "cos.local",
-                                                "--domain", "localhost"])
+                                                "--domain", "localhost", "--allow-insecure-ssec"])
     srv.start()
+    kms_create(data, SEED_KMS_KEY_ID)
     yield srv
     srv.stop()
     remove(data)

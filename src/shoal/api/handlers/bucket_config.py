@@ -166,8 +166,9 @@ async def delete_public_access_block(ctx: Ctx) -> Response:
 
 
 async def apply_bucket_settings(ctx: Ctx, meta: ObjectMeta, bucket_name: str) -> None:
-    """For an object about to be written: refuse a public ACL the bucket blocks, and give it
-    the bucket's default encryption when the request asks for none."""
+    """For an object (or upload) about to be written: refuse a public ACL the bucket blocks,
+    and give it the bucket's default encryption when the request asks for none. The write
+    must then be sealed with the key ``api.sse.write_kek`` returns for ``meta``."""
     bucket = await ctx.core.buckets.get(bucket_name)
     check_acl_allowed(bucket, meta.acl)
     if meta.sse is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...core.crypto import Kek
 from ...core.errors import ShoalError
 from ...core.ingest import CHECKSUM_ALGOS
 from ...core.model import ByteRange, Upload
@@ -11,14 +12,16 @@ from ...core.multipart import (
     CompletePart,
     check_part_number,
 )
+from ...core.numbers import is_decimal
 from ...core.objects import check_conditions
 from .. import xmldoc
 from ..body import expect_for, read_document
 from ..context import Ctx
-from ..headers import conditions, encode_key, object_meta, sse_from_headers, sse_response_headers
+from ..headers import conditions, encode_key, object_meta, sse_response_headers
 from ..response import Response
+from ..sse import customer_key, key_md5, keys, read_kek, stored_kek, write_kek
 from ..xmldoc import E, boolean, iso8601, raw
-from .object import check_sse_c_read
+from .bucket_config import apply_bucket_settings
 
 MAX_LIST = 1000
 
@@ -51,10 +54,12 @@ async def create_multipart_upload(ctx: Ctx) -> Response:
     d = ctx.d
     meta = object_meta(ctx.req, d)
     algo, ctype = _checksum_mode(ctx)
+    await apply_bucket_settings(ctx, meta, ctx.bucket)
+    await write_kek(ctx, meta)  # resolves the KMS key, keeps the SSE-C key's check
     upload = await ctx.core.multipart.initiate(ctx.bucket, ctx.key, meta, ctx.owner, algo, ctype)
     doc = d.xml("InitiateMultipartUploadResult", [
         E("Bucket", ctx.bucket), E("Key", ctx.key), E("UploadId", upload.upload_id)])
-    headers = sse_response_headers(meta.sse, d)
+    headers = sse_response_headers(meta.sse, d, key_md5(ctx))
     if algo and ctype:
         headers[d.h("checksum-algorithm")] = algo
         headers[d.h("checksum-type")] = ctype
@@ -66,24 +71,39 @@ async def _upload(ctx: Ctx) -> Upload:
     return await ctx.core.multipart.get(ctx.bucket, ctx.key, upload_id)
 
 
-def _check_sse_c(ctx: Ctx, upload: Upload) -> None:
-    """Parts of an SSE-C upload must carry the same customer key as Initiate."""
+async def _part_kek(ctx: Ctx, upload: Upload) -> Kek | None:
+    """The key sealing this upload's parts. Parts of an SSE-C upload must carry the key given at
+    Initiate; the SSE-S3/KMS headers a part may carry are ignored (the upload's apply)."""
     sse = upload.meta.sse or {}
-    given = sse_from_headers(ctx.req, ctx.d)
+    given = customer_key(ctx)
     if sse.get("algorithm") == "SSE-C":
-        if not given or given.get("customer_key_md5") != sse.get("customer_key_md5"):
+        if given is None or not keys(ctx).key_matches(given, sse):
             raise ShoalError("InvalidRequest", "The multipart upload initiate requested "
                              "encryption. Subsequent part requests must include the "
                              "appropriate encryption parameters.")
-    elif given and given.get("algorithm") == "SSE-C":
+    elif given is not None:
         raise ShoalError("InvalidRequest", "The multipart upload initiate did not request "
                          "customer-provided encryption.")
+    return await stored_kek(ctx, upload.meta.sse, given)
+
+
+def _complete_key_md5(ctx: Ctx, upload: Upload) -> str | None:
+    """Complete needs no SSE-C key (as in S3 and COS), but one it is given must be the
+    upload's; its MD5 is then echoed (the upload keeps no MD5 of its own)."""
+    key = customer_key(ctx)
+    if key is None:
+        return None
+    sse = upload.meta.sse or {}
+    if sse.get("algorithm") != "SSE-C" or not keys(ctx).key_matches(key, sse):
+        raise ShoalError("InvalidRequest", "The provided encryption parameters did not match "
+                         "the ones used originally.")
+    return key_md5(ctx)
 
 
 def _part_headers(ctx: Ctx, upload: Upload, etag: str, checksums: dict[str, str],
                   crc64: int | None) -> dict[str, str]:
     h = {"ETag": f'"{etag}"'}
-    h.update(sse_response_headers(upload.meta.sse, ctx.d))
+    h.update(sse_response_headers(upload.meta.sse, ctx.d, key_md5(ctx)))
     for algo, value in checksums.items():
         h[ctx.d.h(f"checksum-{algo}")] = value
     if ctx.d.crc64_header and crc64 is not None:
@@ -95,8 +115,9 @@ async def upload_part(ctx: Ctx) -> Response:
     req = ctx.req
     number = check_part_number(req.args.get("partNumber"))
     upload = await _upload(ctx)
-    _check_sse_c(ctx, upload)
+    kek = await _part_kek(ctx, upload)
     expect = expect_for(req, ctx.d.prefix)
+    expect.seal = kek.seal if kek is not None else None
     assert req.body is not None
     part = await ctx.core.multipart.upload_part(upload, number, req.body, expect)
     return Response.empty(200, _part_headers(ctx, upload, part.etag, part.checksums,
@@ -108,8 +129,8 @@ def _copy_range(name: str, value: str | None, size: int) -> ByteRange | None:
     if value is None:
         return None
     first_s, sep, last_s = value.strip().removeprefix("bytes=").partition("-")
-    if not value.strip().startswith("bytes=") or not sep or not first_s.isdigit() \
-            or not last_s.isdigit() or int(last_s) < int(first_s):
+    if not value.strip().startswith("bytes=") or not sep or not is_decimal(first_s) \
+            or not is_decimal(last_s) or int(last_s) < int(first_s):
         raise ShoalError("InvalidArgument", f"The {name} value must be of the form "
                          "bytes=first-last where first and last are the zero-based offsets of "
                          "the first and last bytes to copy", ArgumentName=name,
@@ -123,21 +144,21 @@ async def upload_part_copy(ctx: Ctx) -> Response:
     req, d = ctx.req, ctx.d
     number = check_part_number(req.args.get("partNumber"))
     upload = await _upload(ctx)
-    _check_sse_c(ctx, upload)
+    kek = await _part_kek(ctx, upload)
     src_bucket, src_key, version = d.copy_source(req.headers[d.h("copy-source")])
     if version not in (None, "", "null"):
         raise ShoalError("NoSuchVersion", "The specified version does not exist.",
                          Key=src_key, VersionId=version)
     src = await ctx.core.objects.head(src_bucket, src_key)
     check_conditions(conditions(req, d.h("copy-source-if-")), src, copy_source=True)
-    check_sse_c_read(ctx, src, copy_source=True)
+    src_kek = await read_kek(ctx, src.meta.sse, copy_source=True)
     name = d.h("copy-source-range")
     rng = _copy_range(name, req.headers.get(name), src.size)
-    part = await ctx.core.multipart.upload_part_copy(upload, number, src, rng)
+    part = await ctx.core.multipart.upload_part_copy(upload, number, src, rng, src_kek, kek)
     items = [E("LastModified", iso8601(part.last_modified)), E("ETag", f'"{part.etag}"')]
     items += [E(f"Checksum{algo.upper()}", value) for algo, value in part.checksums.items()]
     doc = d.xml("CopyPartResult", items)
-    headers = sse_response_headers(upload.meta.sse, d)
+    headers = sse_response_headers(upload.meta.sse, d, key_md5(ctx))
     if d.crc64_header and part.crc64ecma is not None:
         headers[d.crc64_header] = str(part.crc64ecma)
     return Response.xml(doc, headers=headers)
@@ -150,7 +171,7 @@ def _parse_complete(body: bytes) -> list[CompletePart]:
     parts: list[CompletePart] = []
     for el in root.findall("Part"):
         num, etag = xmldoc.text(el, "PartNumber"), xmldoc.text(el, "ETag")
-        if num is None or etag is None or not num.strip().isdigit():
+        if num is None or etag is None or not is_decimal(num.strip()):
             raise ShoalError("MalformedXML")
         sums = {a: v for a in CHECKSUM_ALGOS
                 if (v := xmldoc.text(el, f"Checksum{a.upper()}")) is not None}
@@ -171,7 +192,7 @@ def _object_claims(ctx: Ctx) -> CompleteClaims:
     hdr, d = ctx.req.headers, ctx.d
     sums = {a: v for a in CHECKSUM_ALGOS if (v := hdr.pop(d.h(f"checksum-{a}"), None))}
     size = hdr.get(d.h("mp-object-size"))
-    if size is not None and not size.strip().isdigit():
+    if size is not None and not is_decimal(size.strip()):
         raise ShoalError("InvalidArgument", f"{d.h('mp-object-size')} must be a non-negative "
                          "integer", ArgumentName=d.h("mp-object-size"), ArgumentValue=size)
     ctype = hdr.get(d.h("checksum-type"))
@@ -183,6 +204,7 @@ def _object_claims(ctx: Ctx) -> CompleteClaims:
 async def complete_multipart_upload(ctx: Ctx) -> Response:
     d = ctx.d
     upload = await _upload(ctx)
+    given_md5 = _complete_key_md5(ctx, upload)
     claims = _object_claims(ctx)
     wanted = _parse_complete(await read_document(ctx.req))
     record = await ctx.core.multipart.complete(upload, wanted, d.min_part_size,
@@ -193,7 +215,7 @@ async def complete_multipart_upload(ctx: Ctx) -> Response:
         parts.append(E(f"Checksum{algo.upper()}", value))
     if record.checksum_type:
         parts.append(E("ChecksumType", record.checksum_type))
-    headers = sse_response_headers(record.meta.sse, d)
+    headers = sse_response_headers(record.meta.sse, d, given_md5)
     if d.crc64_header and record.crc64ecma is not None:
         headers[d.crc64_header] = str(record.crc64ecma)
     return Response.xml(d.xml("CompleteMultipartUploadResult", parts), headers=headers)
@@ -203,11 +225,6 @@ async def abort_multipart_upload(ctx: Ctx) -> Response:
     upload = await _upload(ctx)
     await ctx.core.multipart.abort(upload)
     return Response.empty(204)
-
-
-def _who(ctx: Ctx, user_id: str) -> str:
-    name = ctx.req.principal.display_name if user_id == ctx.owner else user_id
-    return E("ID", user_id) + E("DisplayName", name)
 
 
 async def list_parts(ctx: Ctx) -> Response:
@@ -220,7 +237,8 @@ async def list_parts(ctx: Ctx) -> Response:
              E("UploadId", upload.upload_id)]
     if url:
         items.append(E("EncodingType", "url"))
-    items += [raw("Initiator", _who(ctx, upload.owner)), raw("Owner", _who(ctx, upload.owner)),
+    who = await ctx.owner_xml(upload.owner)
+    items += [raw("Initiator", who), raw("Owner", who),
               E("StorageClass", upload.meta.storage_class), E("PartNumberMarker", marker),
               E("NextPartNumberMarker", parts[-1].number if parts else 0),
               E("MaxParts", max_parts), E("IsTruncated", boolean(truncated))]
@@ -253,11 +271,12 @@ async def list_multipart_uploads(ctx: Ctx) -> Response:
         items.append(E("Delimiter", encode_key(delimiter, url)))
     items += [E("Prefix", encode_key(prefix, url)), E("MaxUploads", max_uploads),
               E("IsTruncated", boolean(res.truncated))]
+    owners = {o: await ctx.owner_xml(o) for o in {up.owner for up in res.uploads}}
     for up in res.uploads:
         items.append(raw("Upload", E("Key", encode_key(up.key, url))
                          + E("UploadId", up.upload_id)
-                         + raw("Initiator", _who(ctx, up.owner))
-                         + raw("Owner", _who(ctx, up.owner))
+                         + raw("Initiator", owners[up.owner])
+                         + raw("Owner", owners[up.owner])
                          + E("StorageClass", up.meta.storage_class)
                          + E("Initiated", iso8601(up.initiated))))
     items += [raw("CommonPrefixes", E("Prefix", encode_key(p, url))) for p in res.prefixes]

@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 from xml.etree.ElementTree import Element
 
 from ...core.conditions import WriteConditions, parse_range
+from ...core.crypto import read_object
 from ...core.errors import ShoalError
-from ...core.ingest import CHECKSUM_ALGOS
+from ...core.ingest import CHECKSUM_ALGOS, Expect
 from ...core.model import ByteRange, ObjectRecord
+from ...core.numbers import is_decimal
 from ...core.objects import check_conditions
 from .. import xmldoc
 from ..body import expect_for, read_document
@@ -19,11 +21,11 @@ from ..headers import (
     object_meta,
     parse_http_date,
     response_overrides,
-    sse_from_headers,
     sse_response_headers,
     write_conditions,
 )
 from ..response import Response
+from ..sse import key_md5, read_kek, same_kek, sse_c_key, write_kek
 from ..xmldoc import E, iso8601, raw
 from .bucket_config import apply_bucket_settings
 
@@ -32,7 +34,7 @@ MAX_DELETE = 1000
 
 def _write_headers(ctx: Ctx, record: ObjectRecord) -> dict[str, str]:
     h = {"ETag": f'"{record.etag}"'}
-    h.update(sse_response_headers(record.meta.sse, ctx.d))
+    h.update(sse_response_headers(record.meta.sse, ctx.d, key_md5(ctx)))
     for algo, value in record.checksums.items():
         h[ctx.d.h(f"checksum-{algo}")] = value
     if ctx.d.crc64_header and record.crc64ecma is not None:
@@ -49,6 +51,8 @@ async def put_object(ctx: Ctx) -> Response:
         raise ShoalError("EntityTooLarge", ProposedSize=str(expect.size),
                          MaxSizeAllowed=str(ctx.config.max_put_size))
     await apply_bucket_settings(ctx, meta, ctx.bucket)
+    kek = await write_kek(ctx, meta)
+    expect.seal = kek.seal if kek is not None else None
     assert req.body is not None
     record = await ctx.core.objects.put(ctx.bucket, ctx.key, meta, req.body, expect, ctx.owner,
                                         write_conditions(req, ctx.d))
@@ -65,7 +69,7 @@ async def _get_or_head(ctx: Ctx, head: bool) -> Response:
         raise ShoalError("InvalidRequest", "Cannot specify both Range header and partNumber "
                          "query parameter")
     record = await ctx.core.objects.head(ctx.bucket, ctx.key)
-    check_sse_c_read(ctx, record)
+    kek = await read_kek(ctx, record.meta.sse)
     try:
         check_conditions(conditions(req), record)
     except ShoalError as err:
@@ -75,6 +79,7 @@ async def _get_or_head(ctx: Ctx, head: bool) -> Response:
                                       "Last-Modified"]}, b"", head=True)
         raise
     headers = object_headers(record, ctx.d, req)
+    headers.update(sse_response_headers(record.meta.sse, ctx.d, key_md5(ctx)))
     rng, status = _select(ctx, record, headers)
     length = rng.length if rng is not None else record.size
     headers["Content-Length"] = str(length)
@@ -82,7 +87,9 @@ async def _get_or_head(ctx: Ctx, head: bool) -> Response:
         headers.update(response_overrides(req))
     if head or length == 0:
         return Response(status, headers, b"", length=length, head=True)
-    return Response(status, headers, ctx.core.objects.read(record, rng), length=length)
+    body = ctx.core.objects.read(record, rng) if kek is None else \
+        read_object(ctx.core.blobs, record, rng, kek)
+    return Response(status, headers, body, length=length)
 
 
 def _select(
@@ -145,18 +152,7 @@ def _part_range(record: ObjectRecord, value: str) -> ByteRange | None:
 
 def check_sse_c_read(ctx: Ctx, record: ObjectRecord, copy_source: bool = False) -> None:
     """An SSE-C object can only be read with its key; other objects must not be sent one."""
-    given = sse_from_headers(ctx.req, ctx.d, copy_source=copy_source)
-    sse = record.meta.sse or {}
-    if sse.get("algorithm") == "SSE-C":
-        if not given or given.get("algorithm") != "SSE-C":
-            raise ShoalError("InvalidRequest", "The object was stored using a form of Server "
-                             "Side Encryption. The correct parameters must be provided to "
-                             "retrieve the object.")
-        if given["customer_key_md5"] != sse["customer_key_md5"]:
-            raise ShoalError("AccessDenied", "Access Denied")
-    elif given and given.get("algorithm") == "SSE-C":
-        raise ShoalError("InvalidRequest", "The encryption parameters are not applicable to "
-                         "this object.")
+    sse_c_key(ctx, record.meta.sse, copy_source)
 
 
 async def get_object(ctx: Ctx) -> Response:
@@ -181,7 +177,7 @@ async def copy_object(ctx: Ctx) -> Response:
                          Key=src_key, VersionId=version)
     src = await ctx.core.objects.head(src_bucket, src_key)
     check_conditions(conditions(req, d.h("copy-source-if-")), src, copy_source=True)
-    check_sse_c_read(ctx, src, copy_source=True)
+    src_kek = await read_kek(ctx, src.meta.sse, copy_source=True)
     if src.size > ctx.config.max_put_size:
         raise ShoalError("InvalidRequest", "The specified copy source is larger than the "
                          "maximum allowable size for a copy source: 5368709120")
@@ -210,10 +206,18 @@ async def copy_object(ctx: Ctx) -> Response:
                          "to copy an object to itself without changing the object's metadata, "
                          "storage class, website redirect location or encryption attributes.")
     await apply_bucket_settings(ctx, meta, ctx.bucket)
-    record = await ctx.core.objects.copy(src, None, ctx.bucket, ctx.key, meta, ctx.owner)
+    kek = await write_kek(ctx, meta)
+    if (src_kek is None and kek is None) or (same and same_kek(src.meta.sse, meta.sse)):
+        # Unencrypted, or onto itself under the same key: what the core's copy does is right.
+        record = await ctx.core.objects.copy(src, None, ctx.bucket, ctx.key, meta, ctx.owner)
+    else:
+        expect = Expect(want={a for a in src.checksums if "-" not in a},
+                        seal=kek.seal if kek is not None else None)
+        body = read_object(ctx.core.blobs, src, None, src_kek)
+        record = await ctx.core.objects.put(ctx.bucket, ctx.key, meta, body, expect, ctx.owner)
     doc = d.xml("CopyObjectResult", [E("LastModified", iso8601(record.last_modified)),
                                      E("ETag", f'"{record.etag}"')])
-    headers = sse_response_headers(meta.sse, d)
+    headers = sse_response_headers(meta.sse, d, key_md5(ctx))
     if d.crc64_header and record.crc64ecma is not None:
         headers[d.crc64_header] = str(record.crc64ecma)
     return Response.xml(doc, headers=headers)
@@ -254,7 +258,7 @@ def _entry_conditions(obj: Element) -> WriteConditions:
         cond.match_last_modified = _timestamp(when.strip())
     size = xmldoc.text(obj, "Size")
     if size is not None:
-        if not size.strip().isdigit():
+        if not is_decimal(size.strip()):
             raise ShoalError("MalformedXML")
         cond.match_size = int(size)
     return cond

@@ -20,6 +20,7 @@ from ..context import Ctx
 from ..formdata import Form, boundary_of, read_form
 from ..headers import object_meta
 from ..response import Response
+from ..sse import write_kek
 from ..xmldoc import E
 from .bucket_config import apply_bucket_settings
 from .subresource import parse_tagging
@@ -53,10 +54,12 @@ async def post_object(ctx: Ctx) -> Response:
         raise ShoalError("AccessDenied")
     meta = object_meta(_field_request(ctx, values), ctx.d)
     await apply_bucket_settings(ctx, meta, ctx.bucket)
+    kek = await write_kek(ctx, meta, _field_request(ctx, values))
     if values.get("tagging"):
         meta.tags = parse_tagging(values["tagging"].encode())
     expect = expect_for(_field_request(ctx, values))
     expect.max_size = ctx.config.max_put_size
+    expect.seal = kek.seal if kek is not None else None
     body = _limited(form.file, policy.length_range if policy else None)
     owner = who.user_id or bucket.owner
     record = await ctx.core.objects.put(ctx.bucket, key, meta, body, expect, owner)
@@ -98,19 +101,10 @@ async def _authenticate(
 
 
 async def _lookup(ctx: Ctx, access_key: str) -> tuple[str, Principal] | None:
-    """(secret, principal) of an access key, from the server's keyring.
-
-    TODO(lead): Ctx should carry the server's Keyring (``ctx.keys``); until it does, only the
-    root credentials of the configuration are known here (rebuilt as the app builds them)."""
-    keys = getattr(ctx, "keys", None)
-    if keys is None:
-        from ...app import keyring  # local: the app module imports this package
-
-        keys = keyring(ctx.config)
-    lookup_async = getattr(keys, "lookup_async", None)
-    if lookup_async is not None:
-        return await lookup_async(access_key)
-    return keys.lookup(access_key)
+    """(secret, principal) of an access key, from the server's keyring."""
+    if ctx.keys is None:
+        return None
+    return await ctx.keys.lookup_async(access_key)
 
 
 def _field_request(ctx: Ctx, values: dict[str, str]):  # noqa: ANN202 - an api.request.Request
