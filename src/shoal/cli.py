@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TextIO
 
 from . import admin
@@ -29,11 +31,15 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--meta-dsn", help="metadata store: empty for SQLite in the data dir, or "
                    "postgresql://... (SHOAL_META_DSN)")
     p.add_argument("--log-level", help="debug, info, warning (SHOAL_LOG_LEVEL)")
+    p.add_argument("--allow-insecure-ssec", action="store_true", default=None,
+                   help="accept SSE-C (customer-provided keys) over plain HTTP, where the key "
+                   "crosses the network in the clear (SHOAL_ALLOW_INSECURE_SSEC)")
 
 
 def config_from_args(ns: argparse.Namespace) -> Config:
     cfg = Config.from_env()
-    for attr in ("host", "port", "data_dir", "workers", "region", "meta_dsn", "log_level"):
+    for attr in ("host", "port", "data_dir", "workers", "region", "meta_dsn", "log_level",
+                 "allow_insecure_ssec"):
         value = getattr(ns, attr, None)
         if value is not None:
             setattr(cfg, attr, value)
@@ -43,6 +49,23 @@ def config_from_args(ns: argparse.Namespace) -> Config:
         cfg.cos_domains = ns.cos_domain
     cfg.data_dir = os.path.abspath(cfg.data_dir)
     return cfg
+
+
+# Threads for the blocking calls the server makes (asyncio.to_thread: metadata reads and
+# writes, file opens and reads). Most of their time is spent waiting on the disk or on the
+# metadata writer's lock, not on a core, so there are many more of them than cores: asyncio's
+# default (cores + 4) left requests queued behind writers waiting for a group commit.
+IO_THREADS = 32
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop with a default executor sized for blocking I/O (see IO_THREADS). uvicorn calls
+    it (``loop="shoal.cli:new_event_loop"``) in each worker process."""
+    import uvloop
+
+    loop = uvloop.new_event_loop()
+    loop.set_default_executor(ThreadPoolExecutor(IO_THREADS, thread_name_prefix="shoal-io"))
+    return loop
 
 
 def serve(cfg: Config) -> None:
@@ -59,7 +82,7 @@ def serve(cfg: Config) -> None:
           f"workers: {cfg.workers})", file=sys.stderr, flush=True)
     uvicorn.run(
         "shoal.app:create_app", factory=True, host=cfg.host, port=cfg.port,
-        workers=cfg.workers if cfg.workers > 1 else None, loop="uvloop",
+        workers=cfg.workers if cfg.workers > 1 else None, loop="shoal.cli:new_event_loop",
         http=CanonicalHeaderProtocol,
         log_level=cfg.log_level, access_log=False, server_header=False, date_header=False,
         timeout_keep_alive=30,
@@ -163,6 +186,12 @@ def fsck(ns: argparse.Namespace) -> int:
     opts = FsckOptions(verify_data=ns.verify_data, grace=ns.grace,
                         stale_upload_age=ns.stale_upload_age)
     meta = open_meta(cfg)
+    if ns.verify_data and (os.environ.get("SHOAL_MASTER_KEY") or os.path.exists(
+            os.path.join(cfg.data_dir, "master.key"))):
+        from .core.kms import KeyService
+        from .core.secrets import load_master_key
+
+        opts.keys = KeyService(load_master_key(cfg.data_dir), meta)  # verify SSE-S3/KMS data
     try:
         blobs = FsBlobStore(cfg.data_dir)
         bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
@@ -185,6 +214,9 @@ def fsck_summary(report: Report, result: RepairResult | None, opts: FsckOptions)
     lines = [f"checked {st.buckets} buckets, {st.objects} objects, {st.uploads} uploads "
              f"({st.parts} parts), {st.blobs} blobs, {st.temp_files} temp files; "
              f"{_human(st.bytes_verified, 'B')} verified"]
+    if st.unverified_encrypted:
+        lines.append(f"{st.unverified_encrypted} encrypted objects or parts were size-checked "
+                     "only (SSE-C data cannot be read without the customer's key)")
     if st.spared_blobs or st.spared_temp:
         lines.append(f"spared {st.spared_blobs} unreferenced blobs and {st.spared_temp} temp "
                      f"files younger than the {opts.grace:g} s grace period")

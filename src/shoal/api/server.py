@@ -7,13 +7,15 @@ error documents.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from ..config import Config
 from ..core.auth import Keyring
-from ..core.errors import ShoalError
+from ..core.errors import RETRY_AFTER, ShoalError, is_storage_full, storage_full_error
+from ..core.reader import BlobStream
 from ..core.services import Core
 from .access import authorize
 from .context import Ctx
@@ -28,6 +30,8 @@ log = logging.getLogger("shoal")
 
 Handler = Callable[[Ctx], Awaitable[Response]]
 MAX_HEADER_BYTES = 8192  # S3: "The PUT request header is limited to 8 KB in size"
+SMALL_BODY = 1 << 20  # streamed bodies up to this size are read whole, then sent at once
+ZERO_COPY = "http.response.zerocopysend"  # the ASGI extension for sending files
 
 
 async def _disconnected(receive: Any) -> None:
@@ -36,6 +40,50 @@ async def _disconnected(receive: Any) -> None:
         msg = await receive()
         if msg["type"] == "http.disconnect":
             return
+
+
+async def _aclose(body: Any) -> None:
+    aclose = getattr(body, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+async def _send_files(send: Any, req: Request, body: BlobStream) -> None:
+    """The body's blob files through the server's zero-copy send (ASGI "zerocopysend"):
+    the kernel moves the bytes from the page cache to the socket, the event loop copies
+    nothing. The files are opened, size-checked and closed in threads."""
+    gone = asyncio.ensure_future(_disconnected(req.receive))
+    try:
+        async with contextlib.aclosing(body.files()) as files:
+            async for f, offset, count in files:
+                try:
+                    if gone.done():  # the client left: stop sending
+                        return
+                    await send({"type": ZERO_COPY, "file": f, "offset": offset, "count": count,
+                                "more_body": True})
+                finally:
+                    await asyncio.to_thread(f.close)
+    except Exception:
+        log.exception("request %s: body stream failed", req.request_id)
+        raise
+    finally:
+        gone.cancel()
+        await _aclose(body)
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _collect(req: Request, body: AsyncIterator[bytes]) -> bytes:
+    """All of a (small) streamed body."""
+    chunks: list[bytes] = []
+    try:
+        async for chunk in body:
+            chunks.append(chunk)
+    except Exception:
+        log.exception("request %s: body stream failed", req.request_id)
+        raise
+    finally:
+        await _aclose(body)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _decode(value: bytes) -> str:
@@ -66,15 +114,28 @@ class ShoalApp:
         try:
             resp = await self._handle(req, dialect)
         except ShoalError as err:
-            resp = dialect.render_error(req, err)
-        except Exception:
-            log.exception("request %s failed: %s %s", req.request_id, req.method, req.raw_path)
-            resp = dialect.render_error(req, ShoalError("InternalError"))
+            resp = self._error(req, dialect, err)
+        except Exception as exc:
+            if is_storage_full(exc):
+                log.warning("request %s: out of storage space: %s", req.request_id, exc)
+                resp = self._error(req, dialect, storage_full_error())
+            else:
+                log.exception("request %s failed: %s %s", req.request_id, req.method,
+                              req.raw_path)
+                resp = self._error(req, dialect, ShoalError("InternalError"))
         headers = dialect.base_headers(req)
         headers.update(resp.headers)
         if req.body_withheld:
             headers["Connection"] = "close"
         await self._send(scope, send, req, resp, headers)
+
+    @staticmethod
+    def _error(req: Request, dialect: Dialect, err: ShoalError) -> Response:
+        resp = dialect.render_error(req, err)
+        retry = RETRY_AFTER.get(err.code)
+        if retry is not None:
+            resp.headers["Retry-After"] = retry
+        return resp
 
     def _request(self, scope: dict[str, Any], receive: Any) -> Request:
         headers: dict[str, str] = {}
@@ -103,10 +164,13 @@ class ShoalApp:
                 dialect.max_key_bytes:
             raise ShoalError("KeyTooLongError", Size=str(len(req.key.encode())),
                              MaxSizeAllowed=str(dialect.max_key_bytes))
+        if req.key is not None and "\x00" in req.key:
+            raise ShoalError("InvalidArgument", "Object key names cannot contain the NUL "
+                             "character.", ArgumentName="key")
         endpoint = route(req.method, req.bucket, req.key, req.args,
                          dialect.h("copy-source") in req.headers)
         await dialect.authenticate(req, self.keys)
-        ctx = Ctx(req, dialect, self.core, self.config, endpoint)
+        ctx = Ctx(req, dialect, self.core, self.config, endpoint, self.keys)
         if endpoint is Endpoint.Unsupported:
             raise ShoalError("NotImplemented")
         await authorize(ctx)
@@ -115,6 +179,10 @@ class ShoalApp:
     async def _send(self, scope: dict[str, Any], send: Any, req: Request, resp: Response,
                     headers: dict[str, str]) -> None:
         body = resp.body
+        if not isinstance(body, bytes) and resp.length is not None and \
+                resp.length <= SMALL_BODY:
+            # Read a small body whole first: one message, and no watcher task for a disconnect.
+            body = await _collect(req, body)
         if isinstance(body, bytes):
             if not resp.head:
                 headers["Content-Length"] = str(len(body))
@@ -126,20 +194,28 @@ class ShoalApp:
         if isinstance(body, bytes):
             await send({"type": "http.response.body", "body": b"" if resp.head else body})
             return
+        if isinstance(body, BlobStream) and ZERO_COPY in (scope.get("extensions") or {}) \
+                and body.on_files:
+            await _send_files(send, req, body)
+            return
         gone = asyncio.ensure_future(_disconnected(req.receive))
+        left = resp.length
         try:
             async for chunk in body:
                 if gone.done():  # the client left: stop reading the object
                     return
+                if left is not None:
+                    left -= len(chunk)
+                    if left == 0:  # the last chunk ends the response: one message less
+                        await send({"type": "http.response.body", "body": chunk})
+                        return
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except Exception:
             log.exception("request %s: body stream failed", req.request_id)
             raise
         finally:
             gone.cancel()
-            aclose = getattr(body, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await _aclose(body)
         await send({"type": "http.response.body", "body": b""})
 
     async def _lifespan(self, receive: Any, send: Any) -> None:

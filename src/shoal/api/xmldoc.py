@@ -7,6 +7,7 @@ dialects' documents (with or without xmlns) read the same.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
 from xml.etree.ElementTree import Element
@@ -17,18 +18,34 @@ from defusedxml.ElementTree import ParseError, fromstring
 from ..core.errors import ShoalError
 
 DECL = '<?xml version="1.0" encoding="UTF-8"?>\n'
-_ESC = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\r": "&#13;"})
+_SPECIAL = re.compile('[&<>"\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]')
+# Characters XML 1.0 cannot carry at all (not even as references) become U+FFFD.
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_SECONDS: dict[int, str] = {}  # epoch second -> "YYYY-MM-DDTHH:MM:SS" (listings repeat them)
+_SECONDS_MAX = 1 << 16
+
+
+def _escape(text: str) -> str:
+    text = _ILLEGAL.sub("\ufffd", text)
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("\r", "&#13;"))
 
 
 def esc(value: object) -> str:
-    return str(value).translate(_ESC)
+    text = value if type(value) is str else str(value)
+    return text if _SPECIAL.search(text) is None else _escape(text)
 
 
 def E(name: str, value: object | None) -> str:  # noqa: N802 - reads like markup
     """``<name>value</name>`` with value escaped; None renders nothing."""
     if value is None:
         return ""
-    return f"<{name}>{esc(value)}</{name}>"
+    if type(value) is int:  # sizes, counts: nothing to escape
+        return f"<{name}>{value}</{name}>"
+    text = value if type(value) is str else str(value)
+    if _SPECIAL.search(text) is not None:
+        text = _escape(text)
+    return f"<{name}>{text}</{name}>"
 
 
 def raw(name: str, inner: str) -> str:
@@ -38,13 +55,19 @@ def raw(name: str, inner: str) -> str:
 
 def doc(root: str, parts: Iterable[str], xmlns: str | None) -> bytes:
     attr = f' xmlns="{xmlns}"' if xmlns else ""
-    return f"{DECL}<{root}{attr}>{''.join(parts)}</{root}>".encode()
+    return "".join([f"{DECL}<{root}{attr}>", *parts, f"</{root}>"]).encode()
 
 
 def iso8601(ts: float) -> str:
     """2024-01-01T00:00:00.000Z"""
-    ms = int(round((ts - int(ts)) * 1000)) % 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{ms:03d}Z"
+    sec = int(ts)
+    ms = round((ts - sec) * 1000) % 1000
+    base = _SECONDS.get(sec)
+    if base is None:
+        if len(_SECONDS) >= _SECONDS_MAX:
+            _SECONDS.clear()
+        base = _SECONDS[sec] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+    return f"{base}.{ms:03d}Z"
 
 
 def boolean(value: bool) -> str:

@@ -3,20 +3,31 @@
 The event loop gathers the body into ~1 MiB batches; each batch is hashed and written in a
 worker thread (hashlib and the CRC libraries release the GIL on large buffers) while the loop
 already receives the next one. Nothing is kept beyond one batch in flight plus one being filled.
+The last batch, the check of the digests and the commit (fsync) go to the thread in one call,
+so a small body crosses to a thread once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import os
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from .errors import ShoalError
 from .hashing import make_hasher
 from .ports import BlobStore, BlobWriter
 
 BATCH = 1 << 20
+# Threads for blob writes and fsyncs. They mostly wait on the disk, and concurrent fsyncs let
+# the filesystem commit its journal once for several of them, so there are more threads than
+# cores; each holds at most one batch.
+IO_THREADS = 16
+T = TypeVar("T")
+_pools: dict[int, ThreadPoolExecutor] = {}  # pid -> pool: a forked child makes its own
 
 CHECKSUM_ALGOS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
 
@@ -33,6 +44,7 @@ class Expect:
     declared_trailers: set[str] = field(default_factory=set)  # names promised in x-amz-trailer
     size: int | None = None  # declared (decoded) length
     max_size: int | None = None
+    seal: Callable[[BlobStore], BlobStore] | None = None  # encrypt: the store to write through
 
 
 @dataclass(slots=True)
@@ -49,18 +61,44 @@ class Ingested:
 
 
 class _Sink:
-    """Hashes and writes batches; runs in a worker thread."""
+    """Hashes and writes batches; every method runs in a worker thread. For a small body the
+    blob writer is created with the first (and only) batch, so it costs one thread hop in all
+    (create, write, hash, verify, commit) instead of one per step."""
 
-    def __init__(self, writer: BlobWriter, algos: set[str]) -> None:
-        self.writer = writer
+    def __init__(self, blobs: BlobStore, algos: set[str]) -> None:
+        self.blobs = blobs
+        self.writer: BlobWriter | None = None
         self.hashers = {a: make_hasher(a) for a in algos}
         self.size = 0
 
-    def feed(self, data: bytes) -> None:
-        for h in self.hashers.values():
-            h.update(data)
-        self.writer.write(data)
-        self.size += len(data)
+    def open(self) -> None:
+        if self.writer is None:
+            self.writer = self.blobs.writer()
+
+    def feed(self, chunks: list[bytes]) -> None:
+        """Hash and write a batch, chunk by chunk: the chunks are never joined (a copy)."""
+        self.open()
+        assert self.writer is not None
+        hashers = list(self.hashers.values())
+        for data in chunks:
+            for h in hashers:
+                h.update(data)
+            self.writer.write(data)
+            self.size += len(data)
+
+    def finish(self, chunks: list[bytes], expect: Expect) -> dict[str, bytes]:
+        """Feed the last batch, check the body against ``expect``, then commit the blob."""
+        if chunks or self.writer is None:
+            self.feed(chunks)
+        digests = {a: h.digest() for a, h in self.hashers.items()}
+        _verify(expect, self.size, digests)
+        assert self.writer is not None
+        self.writer.commit()
+        return digests
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
 
 
 async def ingest(blobs: BlobStore, body: AsyncIterator[bytes], expect: Expect) -> Ingested:
@@ -69,19 +107,20 @@ async def ingest(blobs: BlobStore, body: AsyncIterator[bytes], expect: Expect) -
     algos = {"md5", "crc64ecma"} | kept
     if expect.sha256_hex:
         algos.add("sha256")
-    writer = await asyncio.to_thread(blobs.writer)
-    sink = _Sink(writer, algos)
+    sink = _Sink(blobs if expect.seal is None else expect.seal(blobs), algos)
     try:
-        await _pump(body, sink, expect.max_size)
-        digests = {a: h.digest() for a, h in sink.hashers.items()}
-        _verify(expect, sink.size, digests)
-        await asyncio.to_thread(writer.commit)
+        if expect.size is None or expect.size >= BATCH:  # a large body: open the blob now
+            await _in_thread(sink.open)
+        rest = await _pump(body, sink, expect.max_size)
+        digests = await _in_thread(sink.finish, rest, expect)
     except BaseException:
-        await asyncio.to_thread(writer.abort)
+        if sink.writer is not None:
+            await _in_thread(sink.abort)
         raise
+    assert sink.writer is not None
     crc = sink.hashers["crc64ecma"]
     return Ingested(
-        blob=writer.blob_id,
+        blob=sink.writer.blob_id,
         size=sink.size,
         md5=digests["md5"],
         checksums={a: _b64(digests[a]) for a in sorted(kept) if a in CHECKSUM_ALGOS},
@@ -89,24 +128,31 @@ async def ingest(blobs: BlobStore, body: AsyncIterator[bytes], expect: Expect) -
     )
 
 
-async def _pump(body: AsyncIterator[bytes], sink: _Sink, max_size: int | None) -> None:
-    buf = bytearray()
+async def _pump(body: AsyncIterator[bytes], sink: _Sink, max_size: int | None) -> list[bytes]:
+    """Feed full batches to ``sink`` (one in a thread while the loop fills the next); return
+    the last, partial batch unfed. A batch is a list of the chunks as received: the event
+    loop, which holds the GIL, copies nothing."""
+    batch: list[bytes] = []
+    size = total = 0
     pending: asyncio.Future[None] | None = None
-    total = 0
-    async for chunk in body:
-        total += len(chunk)
-        if max_size is not None and total > max_size:
-            raise ShoalError("EntityTooLarge")
-        buf += chunk
-        if len(buf) >= BATCH:
-            if pending is not None:
-                await pending
-            pending = asyncio.ensure_future(asyncio.to_thread(sink.feed, bytes(buf)))
-            buf = bytearray()
-    if pending is not None:
-        await pending
-    if buf:
-        await asyncio.to_thread(sink.feed, bytes(buf))
+    try:
+        async for chunk in body:
+            total += len(chunk)
+            if max_size is not None and total > max_size:
+                raise ShoalError("EntityTooLarge")
+            if chunk:
+                # Kept until its batch is written: it must not change meanwhile.
+                batch.append(chunk if type(chunk) is bytes else bytes(chunk))
+                size += len(chunk)
+            if size >= BATCH:
+                if pending is not None:
+                    await pending
+                pending = asyncio.ensure_future(_in_thread(sink.feed, batch))
+                batch, size = [], 0
+    finally:
+        if pending is not None:
+            await pending
+    return batch
 
 
 def _verify(expect: Expect, size: int, digests: dict[str, bytes]) -> None:
@@ -150,3 +196,11 @@ def claimed_checksums(expect: Expect) -> dict[str, str]:
 
 def _b64(d: bytes) -> str:
     return base64.b64encode(d).decode()
+
+
+def _in_thread(fn: Callable[..., T], *args: object) -> asyncio.Future[T]:
+    """Run blocking blob I/O (writes, fsyncs) in this process's ingest pool."""
+    pool = _pools.get(os.getpid())
+    if pool is None:
+        pool = _pools[os.getpid()] = ThreadPoolExecutor(IO_THREADS, "shoal-ingest")
+    return asyncio.get_running_loop().run_in_executor(pool, fn, *args)

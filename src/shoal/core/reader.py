@@ -1,10 +1,17 @@
-"""Read an object's bytes (or a range of them) from its segments, streaming."""
+"""Read an object's bytes (or a range of them) from its segments, streaming.
+
+Reads run in worker threads, ``CHUNK`` bytes at a time, one read ahead: while the server sends
+one chunk the next is already being read. The open blob file is opened, read and closed in the
+threads, never on the event loop, and a body of one chunk costs one thread hop in all.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from .errors import ShoalError
 from .model import ByteRange, ObjectRecord
@@ -40,35 +47,120 @@ def extents(record: ObjectRecord, rng: ByteRange | None) -> list[Extent]:
     return out
 
 
-def _read(blobs: BlobStore, ext: Extent, handle: dict[str, object]) -> bytes:
-    f = handle.get(ext.blob)
-    if f is None:
+def pieces(parts: list[Extent], chunk: int = CHUNK) -> Iterator[tuple[Extent, bool]]:
+    """The extents cut into reads of at most ``chunk`` bytes, in order, each with whether it
+    is the last one."""
+    prev: Extent | None = None
+    for ext in parts:
+        for done in range(0, ext.length, chunk):
+            if prev is not None:
+                yield prev, False
+            prev = Extent(ext.blob, ext.offset + done, min(chunk, ext.length - done))
+    if prev is not None:
+        yield prev, True
+
+
+class _Blobs:
+    """The blob file being read (one at a time); every method runs in a worker thread."""
+
+    def __init__(self, blobs: BlobStore) -> None:
+        self.blobs = blobs
+        self.blob: str | None = None
+        self.file: BinaryIO | None = None
+
+    def read(self, piece: Extent, last: bool) -> bytes:
+        """The bytes of ``piece``; closes the file after the ``last`` read."""
         try:
-            f = blobs.open(ext.blob)
-        except FileNotFoundError as exc:
-            raise ShoalError("InternalError", "Object data is missing") from exc
-        for old in handle.values():
-            old.close()  # type: ignore[attr-defined]
-        handle.clear()
-        handle[ext.blob] = f
-    f.seek(ext.offset)  # type: ignore[attr-defined]
-    return f.read(ext.length)  # type: ignore[attr-defined]
+            if piece.blob != self.blob:
+                self.close()
+                try:
+                    self.file = self.blobs.open(piece.blob)
+                except FileNotFoundError as exc:
+                    raise ShoalError("InternalError", "Object data is missing") from exc
+                self.blob = piece.blob
+            assert self.file is not None
+            self.file.seek(piece.offset)
+            data = self.file.read(piece.length)
+        finally:
+            if last:
+                self.close()
+        if len(data) != piece.length:
+            raise ShoalError("InternalError", "Object data is truncated")
+        return data
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        self.file, self.blob = None, None
 
 
-async def stream(blobs: BlobStore, parts: list[Extent]) -> AsyncIterator[bytes]:
-    """Yield the bytes of the extents in order, CHUNK at a time, reading in worker threads."""
-    handles: dict[str, object] = {}
+class BlobStream:
+    """An object's bytes as an async iterator of chunks (read in threads, one ahead).
+
+    A server that can send files without copying them uses ``files()`` instead: the blob
+    files of the extents, opened and checked in threads, with the offset and count to send.
+    """
+
+    def __init__(self, blobs: BlobStore, parts: list[Extent]) -> None:
+        self.blobs = blobs
+        self.parts = parts
+        self._chunks = _chunks(blobs, parts)
+
+    def __aiter__(self) -> BlobStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return await self._chunks.__anext__()
+
+    async def aclose(self) -> None:
+        await self._chunks.aclose()
+
+    @property
+    def on_files(self) -> bool:
+        """Every extent is in a file of its own (the store has paths, not just streams)."""
+        return all(self.blobs.path(ext.blob) is not None for ext in self.parts)
+
+    async def files(self) -> AsyncIterator[tuple[BinaryIO, int, int]]:
+        """(open file, offset, count) per extent; the caller closes each file."""
+        for ext in self.parts:
+            yield await asyncio.to_thread(_open_extent, self.blobs, ext), ext.offset, ext.length
+
+
+def _open_extent(blobs: BlobStore, ext: Extent) -> BinaryIO:
+    """The blob's file, after checking that it holds the whole extent."""
     try:
-        for ext in parts:
-            done = 0
-            while done < ext.length:
-                n = min(CHUNK, ext.length - done)
-                piece = Extent(ext.blob, ext.offset + done, n)
-                data = await asyncio.to_thread(_read, blobs, piece, handles)
-                if len(data) != n:
-                    raise ShoalError("InternalError", "Object data is truncated")
-                done += n
-                yield data
+        f = blobs.open(ext.blob)
+    except FileNotFoundError as exc:
+        raise ShoalError("InternalError", "Object data is missing") from exc
+    if os.fstat(f.fileno()).st_size < ext.offset + ext.length:
+        f.close()
+        raise ShoalError("InternalError", "Object data is truncated")
+    return f
+
+
+def stream(blobs: BlobStore, parts: list[Extent]) -> BlobStream:
+    """The bytes of the extents in order (see BlobStream)."""
+    return BlobStream(blobs, parts)
+
+
+async def _chunks(blobs: BlobStore, parts: list[Extent]) -> AsyncIterator[bytes]:
+    """Yield the bytes of the extents in order, CHUNK at a time, reading one chunk ahead."""
+    files = _Blobs(blobs)
+    todo = pieces(parts)
+    ahead = _read(files, next(todo, None))
+    try:
+        while ahead is not None:
+            data = await ahead
+            ahead = _read(files, next(todo, None))
+            yield data
     finally:
-        for f in handles.values():
-            f.close()  # type: ignore[attr-defined]
+        if ahead is not None:  # a read still under way uses the file: let it finish first
+            await asyncio.gather(ahead, return_exceptions=True)
+        if files.file is not None:
+            await asyncio.to_thread(files.close)
+
+
+def _read(files: _Blobs, item: tuple[Extent, bool] | None) -> asyncio.Future[bytes] | None:
+    if item is None:
+        return None
+    return asyncio.ensure_future(asyncio.to_thread(files.read, *item))

@@ -5,12 +5,13 @@ Layout under ``root``::
     blobs/ab/cd/abcd...   committed blobs (fan-out from the first four hex digits of the id)
     tmp/abcd...           unfinished writes
 
-A write goes to ``tmp/<id>``; commit fsyncs the file, renames it into ``blobs/`` and fsyncs the
-directories whose entries changed, so the blob survives a crash once ``commit`` returns.
+A write goes to ``tmp/<id>``; commit renames it into ``blobs/``, fdatasyncs the file and fsyncs
+the directories whose entries changed, so the blob survives a crash once ``commit`` returns.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
@@ -21,6 +22,9 @@ from typing import BinaryIO
 
 _BLOB_ID = re.compile(r"[0-9a-f]{32}")
 _FANOUT = re.compile(r"[0-9a-f]{2}")
+# Free space kept for the metadata store (SQLite on the same disk needs room even to delete):
+# blob writes fail with ENOSPC rather than eat into it. SHOAL_FREE_SPACE_RESERVE, in bytes.
+DEFAULT_RESERVE = 32 << 20
 
 
 def new_blob_id() -> str:
@@ -75,6 +79,7 @@ class FsBlobWriter:
         if self._state != "open" or self._file is None:
             raise ValueError(f"blob writer is {self._state}")
         view = as_bytes_view(data)
+        self._store.check_space(len(view))
         while view:
             n = self._file.write(view)  # raw file: may write less than asked
             if not n:
@@ -89,13 +94,16 @@ class FsBlobWriter:
         self._state = "failed"  # until the end; abort() then cleans up whatever exists
         file, self._file = self._file, None
         try:
-            os.fsync(file.fileno())  # data and inode (size); fdatasync would do, fsync is plain
+            # Rename first, then sync the data and the new entry: the filesystem can then
+            # commit both in one journal transaction. Until commit returns no metadata refers
+            # to the blob, so a crash in between leaves an unreferenced blob that fsck removes.
+            directory = self._store._fanout_dir(self.blob_id)
+            final = os.path.join(directory, self.blob_id)
+            os.rename(self._tmp, final)
+            self._final = final
+            os.fdatasync(file.fileno())  # the data, and the size needed to read it back
         finally:
             file.close()
-        directory = self._store._fanout_dir(self.blob_id)
-        final = os.path.join(directory, self.blob_id)
-        os.rename(self._tmp, final)
-        self._final = final
         fsync_dir(directory)  # the new entry itself
         self._state = "committed"
         return self.blob_id
@@ -115,8 +123,11 @@ class FsBlobWriter:
 class FsBlobStore:
     """``BlobStore`` keeping each blob in its own file under ``root``."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, reserve: int | None = None) -> None:
         self.root = os.path.abspath(root)
+        if reserve is None:
+            reserve = int(os.environ.get("SHOAL_FREE_SPACE_RESERVE", DEFAULT_RESERVE))
+        self.reserve = reserve
         self.blobs_dir = os.path.join(self.root, "blobs")
         self.tmp_dir = os.path.join(self.root, "tmp")
         self._lock = threading.Lock()
@@ -127,6 +138,14 @@ class FsBlobStore:
         fsync_dir(self.root)
         if created:
             fsync_dir(os.path.dirname(self.root))
+
+    def check_space(self, incoming: int) -> None:
+        """ENOSPC when writing ``incoming`` more bytes would leave less than the reserve."""
+        if self.reserve > 0:
+            st = os.statvfs(self.tmp_dir)
+            if st.f_bavail * st.f_frsize - incoming < self.reserve:
+                raise OSError(errno.ENOSPC, "free space is down to the reserve kept for "
+                              "metadata", self.tmp_dir)
 
     def _fanout_dir(self, blob_id: str) -> str:
         """``blobs/ab/cd`` for ``abcd...``, created on demand; its entry and its parent's are

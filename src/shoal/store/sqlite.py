@@ -4,22 +4,26 @@ One WAL database file shared by any number of worker processes; one connection p
 Every write is a short ``BEGIN IMMEDIATE`` transaction (so it never has to upgrade a read lock,
 the case where SQLite gives up without waiting); every read is a single SELECT, i.e. one
 implicit transaction and a consistent snapshot. ``synchronous=FULL`` makes a commit durable
-when it returns.
+when it returns. Object and upload writes are group-committed (``_batched``): writes that
+arrive while a commit is under way share the next one, each in its own savepoint.
 """
 
 from __future__ import annotations
 
+import copy
+import fcntl
 import json
 import os
 import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from ..core.errors import RetryConflict, ShoalError
 from ..core.model import (
@@ -32,13 +36,16 @@ from ..core.model import (
     Segment,
     Upload,
 )
+from .kms_stores import SqliteKms
 from .sqlite_accounts import SqliteAccounts
 
-SCHEMA_VERSION = 2  # v1: buckets, objects, uploads, parts; v2: users, access keys
+SCHEMA_VERSION = 3  # v1: buckets, objects, uploads, parts; v2: users, access keys;
+#                   v3: KMS keys
 BUSY_TIMEOUT_S = 30.0
 _BATCH = 1000
 _U64 = 1 << 64
 _I64_MAX = (1 << 63) - 1
+T = TypeVar("T")
 
 
 def prefix_successor(prefix: str) -> str | None:
@@ -211,7 +218,25 @@ class _Connection(sqlite3.Connection):
     """Weak-referenceable, so a finished thread's connection can be garbage-collected."""
 
 
-class SqliteMetaStore(SqliteAccounts):
+@dataclass(slots=True)
+class _Pending:
+    """One write waiting for a group commit, then its outcome."""
+
+    op: Callable[[sqlite3.Connection], Any]
+    done: bool = False
+    result: Any = None
+    error: BaseException | None = None
+
+
+def _copy_error(exc: BaseException) -> BaseException:
+    """A copy of ``exc`` per waiting thread, so that their tracebacks stay apart."""
+    try:
+        return copy.copy(exc)
+    except Exception:
+        return exc
+
+
+class SqliteMetaStore(SqliteAccounts, SqliteKms):
     """``MetaStore`` and ``AccountStore`` over one SQLite file (WAL, synchronous=FULL)."""
 
     def __init__(self, path: str) -> None:
@@ -231,6 +256,9 @@ class SqliteMetaStore(SqliteAccounts):
         self._local = threading.local()
         self._lock = threading.Lock()  # guards _conns
         self._write_lock = threading.Lock()  # queues this process's writers without polling
+        self._queue_lock = threading.Lock()  # guards _queue
+        self._queue: list[_Pending] = []  # writes waiting for the next group commit
+        self._lock_fd: int | None = None  # the file flocked by this process's writer
         # Weak, so that the connection of a thread that has finished goes away with it.
         self._conns: weakref.WeakSet[_Connection] = weakref.WeakSet()
 
@@ -280,11 +308,71 @@ class SqliteMetaStore(SqliteAccounts):
                 raise RuntimeError(f"cannot put {self.path} in WAL mode (got {mode})")
             return
 
+    def _batched(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``op(conn)`` in a write transaction, group-committed: the writes other threads
+        queue while a commit is under way go into the next transaction together, so they
+        share one COMMIT (one WAL fsync). Each op runs in its own savepoint, so one that
+        raises is rolled back alone; a failed COMMIT fails them all. Durable on return."""
+        if self._pid != os.getpid():
+            self._after_fork()
+        item = _Pending(op)
+        with self._queue_lock:
+            self._queue.append(item)
+        with self._write_lock:
+            if not item.done:  # else an earlier leader has committed it
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                with self._process_lock():
+                    self._commit_batch(batch)
+        if item.error is not None:
+            raise item.error
+        return item.result  # type: ignore[no-any-return]
+
+    def _commit_batch(self, batch: list[_Pending]) -> None:
+        try:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for item in batch:
+                    conn.execute("SAVEPOINT op")
+                    try:
+                        item.result = item.op(conn)
+                    except Exception as exc:
+                        conn.execute("ROLLBACK TO op")
+                        item.error = exc
+                    conn.execute("RELEASE op")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except BaseException as exc:
+            for item in batch:
+                item.result, item.error = None, _copy_error(exc)
+        finally:
+            for item in batch:
+                item.done = True
+
+    @contextmanager
+    def _process_lock(self) -> Iterator[None]:
+        """The right to write among processes; call with ``_write_lock`` held (threads queue
+        on that). Processes queue on an flock of a file beside the database: a waiting writer
+        sleeps in the kernel until the lock is free, where SQLite's busy handler would poll
+        with sleeps growing to 100 ms (and a writer that keeps losing the race could wait for
+        seconds). SQLite's own locking still guards the data."""
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self.path + "-writer", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One short write transaction; the lock is taken at BEGIN, so no upgrade can fail."""
         conn = self._conn()
-        with self._write_lock:
+        with self._write_lock, self._process_lock():
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -317,6 +405,10 @@ class SqliteMetaStore(SqliteAccounts):
             for conn in list(self._conns):
                 conn.close()
             self._conns = weakref.WeakSet()
+        with self._write_lock:
+            if self._lock_fd is not None and self._pid == os.getpid():
+                os.close(self._lock_fd)
+            self._lock_fd = None
         self._local = threading.local()
 
     # -- buckets ----------------------------------------------------------------------------
@@ -377,22 +469,23 @@ class SqliteMetaStore(SqliteAccounts):
         return [b for b in _blobs(old[0][0]) if b not in keep] if old else []
 
     def put_object(self, record: ObjectRecord) -> list[str]:
-        with self._write() as conn:
-            return self._put_object(conn, record)
+        return self._batched(lambda conn: self._put_object(conn, record))
 
     def update_object_meta(self, record: ObjectRecord) -> None:
         p = _obj_params(record)
         params = [p[c] for c in _META_COLS] + [record.bucket, record.key, p["segments"]]
-        with self._write() as conn:
+
+        def op(conn: sqlite3.Connection) -> None:
             if conn.execute(_UPDATE_META, params).rowcount == 0:
                 if _exists_object(conn, record.bucket, record.key):
                     raise RetryConflict(f"object {record.key!r} was replaced")
                 raise ShoalError("NoSuchKey", Key=record.key)
 
+        self._batched(op)
+
     def delete_object(self, bucket: str, key: str) -> list[str] | None:
-        with self._write() as conn:
-            sql = "DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING segments"
-            rows = conn.execute(sql, (bucket, key)).fetchall()
+        sql = "DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING segments"
+        rows = self._batched(lambda conn: conn.execute(sql, (bucket, key)).fetchall())
         return _blobs(rows[0][0]) if rows else None
 
     def list_objects(
@@ -407,7 +500,7 @@ class SqliteMetaStore(SqliteAccounts):
 
     # -- multipart --------------------------------------------------------------------------
     def create_upload(self, upload: Upload) -> None:
-        with self._write() as conn:
+        def op(conn: sqlite3.Connection) -> None:
             if not _exists(conn, "buckets", "name", upload.bucket):
                 raise ShoalError("NoSuchBucket", BucketName=upload.bucket)
             if _exists(conn, "uploads", "upload_id", upload.upload_id):
@@ -415,17 +508,22 @@ class SqliteMetaStore(SqliteAccounts):
             sql = f"INSERT INTO uploads ({_UPLOAD}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
             conn.execute(sql, _upload_params(upload))
 
+        self._batched(op)
+
     def get_upload(self, upload_id: str) -> Upload | None:
         rows = self._all(f"SELECT {_UPLOAD} FROM uploads WHERE upload_id = ?", (upload_id,))
         return _upload_from_row(rows[0]) if rows else None
 
     def put_part(self, part: Part) -> list[str]:
-        with self._write() as conn:
+        def op(conn: sqlite3.Connection) -> list[Any]:
             if not _exists(conn, "uploads", "upload_id", part.upload_id):
                 raise ShoalError("NoSuchUpload", UploadId=part.upload_id)
             sql = "SELECT blob FROM parts WHERE upload_id = ? AND number = ?"
             old = conn.execute(sql, (part.upload_id, part.number)).fetchall()
             conn.execute(_UPSERT_PART, _part_params(part))
+            return old
+
+        old = self._batched(op)
         return [old[0][0]] if old and old[0][0] != part.blob else []
 
     def get_parts(self, upload_id: str, numbers: list[int] | None = None) -> list[Part]:
@@ -451,7 +549,7 @@ class SqliteMetaStore(SqliteAccounts):
     def complete_upload(
         self, upload_id: str, record: ObjectRecord, used_blobs: dict[int, str]
     ) -> list[str]:
-        with self._write() as conn:
+        def op(conn: sqlite3.Connection) -> tuple[dict[int, str], list[str]]:
             if not _exists(conn, "uploads", "upload_id", upload_id):
                 raise ShoalError("NoSuchUpload", UploadId=upload_id)
             sql = "DELETE FROM parts WHERE upload_id = ? RETURNING number, blob"
@@ -460,19 +558,24 @@ class SqliteMetaStore(SqliteAccounts):
                 if parts.get(number) != blob:  # raising rolls the DELETE back
                     raise RetryConflict(f"part {number} of upload {upload_id} changed")
             conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
-            replaced = self._put_object(conn, record)
+            return parts, self._put_object(conn, record)
+
+        parts, replaced = self._batched(op)
         keep = {s.blob for s in record.segments}
         unused = [b for n, b in sorted(parts.items()) if n not in used_blobs and b not in keep]
         return list(dict.fromkeys(unused + replaced))
 
     def abort_upload(self, upload_id: str) -> list[str] | None:
-        with self._write() as conn:
+        def op(conn: sqlite3.Connection) -> list[Any] | None:
             if not _exists(conn, "uploads", "upload_id", upload_id):
                 return None
             sql = "DELETE FROM parts WHERE upload_id = ? RETURNING number, blob"
             rows = conn.execute(sql, (upload_id,)).fetchall()
             conn.execute("DELETE FROM uploads WHERE upload_id = ?", (upload_id,))
-        return [b for _, b in sorted(rows)]
+            return rows
+
+        rows = self._batched(op)
+        return None if rows is None else [b for _, b in sorted(rows)]
 
     def list_uploads(
         self, bucket: str, prefix: str, key_marker: str, upload_id_marker: str, limit: int
