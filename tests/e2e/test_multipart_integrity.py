@@ -170,9 +170,6 @@ def _assert_no_orphans(data_dir: str) -> None:
     assert os.listdir(os.path.join(data_dir, "tmp")) == []
 
 
-@pytest.mark.xfail(strict=True, reason="core/reader.py opens a segment's blob only when the "
-                   "stream reaches it, and Complete/PUT/DELETE free the old blobs at once, so a "
-                   "GET of a multipart object replaced meanwhile breaks off (reported)")
 def test_get_survives_the_object_being_replaced(own_server: LiveServer, c3: Any) -> None:
     size = 16 * 1024 * 1024
     old = [data(size, 31), data(size, 32)]

@@ -249,10 +249,6 @@ def open_slowly(self, blob_id):
 
 fs.FsBlobStore.open = open_slowly
 """
-READ_RACE = pytest.mark.xfail(strict=True, reason=(
-    "a GET that has read the object's metadata opens its blob later (core/reader.py); an "
-    "overwrite or delete committed in between frees that blob, and the GET fails with 500 "
-    "'Object data is missing' instead of returning the old bytes"))
 
 
 @pytest.fixture(scope="module")
@@ -290,7 +286,6 @@ def read_while(s3: Any, flag: Any, key: str, writer: Callable[[], Any]) -> Outco
     return (status, resp["Body"].read() if status == 200 else resp)
 
 
-@READ_RACE
 def test_get_racing_overwrite(slow_reader: tuple[Any, Any]) -> None:
     s3, flag = slow_reader
     old, new = body("old", 3000), body("new", 3000)
@@ -300,7 +295,6 @@ def test_get_racing_overwrite(slow_reader: tuple[Any, Any]) -> None:
     assert status == 200 and got in (old, new), (status, got)
 
 
-@READ_RACE
 def test_get_racing_delete(slow_reader: tuple[Any, Any]) -> None:
     s3, flag = slow_reader
     old = body("old", 3000)

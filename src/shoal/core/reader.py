@@ -67,14 +67,16 @@ class _Blobs:
         self.blobs = blobs
         self.blob: str | None = None
         self.file: BinaryIO | None = None
+        self.opened: dict[str, BinaryIO] = {}  # files opened ahead by BlobStream.prime()
 
     def read(self, piece: Extent, last: bool) -> bytes:
         """The bytes of ``piece``; closes the file after the ``last`` read."""
         try:
             if piece.blob != self.blob:
                 self.close()
+                early = self.opened.pop(piece.blob, None)
                 try:
-                    self.file = self.blobs.open(piece.blob)
+                    self.file = early if early is not None else self.blobs.open(piece.blob)
                 except FileNotFoundError as exc:
                     raise ShoalError("InternalError", "Object data is missing") from exc
                 self.blob = piece.blob
@@ -93,6 +95,33 @@ class _Blobs:
             self.file.close()
         self.file, self.blob = None, None
 
+    def close_all(self) -> None:
+        self.close()
+        for f in self.opened.values():
+            f.close()
+        self.opened.clear()
+
+    def open_ahead(self, blob_ids: list[str]) -> None:
+        """Open these blobs now: a file open before the response starts stays readable even
+        if a later write of the key frees the blob (an unlinked file keeps its data)."""
+        try:
+            for blob in blob_ids:
+                if blob not in self.opened:
+                    self.opened[blob] = self.blobs.open(blob)
+        except FileNotFoundError as exc:
+            self.close_all()
+            raise BlobGone(blob) from exc
+
+
+class BlobGone(Exception):
+    """A blob of the object was freed between reading its metadata and opening it: the object
+    was replaced or deleted meanwhile, so the reader should look it up again."""
+
+
+# Opening every file of an object with more parts than this would spend descriptors for
+# nothing: those further files are opened when the stream reaches them.
+OPEN_AHEAD_MAX = 64
+
 
 class BlobStream:
     """An object's bytes as an async iterator of chunks (read in threads, one ahead).
@@ -104,7 +133,14 @@ class BlobStream:
     def __init__(self, blobs: BlobStore, parts: list[Extent]) -> None:
         self.blobs = blobs
         self.parts = parts
-        self._chunks = _chunks(blobs, parts)
+        self._files = _Blobs(blobs)
+        self._chunks = _chunks(self._files, parts)
+
+    async def prime(self) -> None:
+        """Open the object's blob files before the response starts (see _Blobs.open_ahead);
+        raises BlobGone if the object changed since its metadata was read."""
+        blob_ids = list(dict.fromkeys(ext.blob for ext in self.parts))[:OPEN_AHEAD_MAX]
+        await asyncio.to_thread(self._files.open_ahead, blob_ids)
 
     def __aiter__(self) -> BlobStream:
         return self
@@ -114,6 +150,8 @@ class BlobStream:
 
     async def aclose(self) -> None:
         await self._chunks.aclose()
+        if self._files.opened or self._files.file is not None:  # never iterated
+            await asyncio.to_thread(self._files.close_all)
 
     @property
     def on_files(self) -> bool:
@@ -143,9 +181,8 @@ def stream(blobs: BlobStore, parts: list[Extent]) -> BlobStream:
     return BlobStream(blobs, parts)
 
 
-async def _chunks(blobs: BlobStore, parts: list[Extent]) -> AsyncIterator[bytes]:
+async def _chunks(files: _Blobs, parts: list[Extent]) -> AsyncIterator[bytes]:
     """Yield the bytes of the extents in order, CHUNK at a time, reading one chunk ahead."""
-    files = _Blobs(blobs)
     todo = pieces(parts)
     ahead = _read(files, next(todo, None))
     try:
@@ -156,8 +193,8 @@ async def _chunks(blobs: BlobStore, parts: list[Extent]) -> AsyncIterator[bytes]
     finally:
         if ahead is not None:  # a read still under way uses the file: let it finish first
             await asyncio.gather(ahead, return_exceptions=True)
-        if files.file is not None:
-            await asyncio.to_thread(files.close)
+        if files.file is not None or files.opened:
+            await asyncio.to_thread(files.close_all)
 
 
 def _read(files: _Blobs, item: tuple[Extent, bool] | None) -> asyncio.Future[bytes] | None:

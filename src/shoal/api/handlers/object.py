@@ -12,6 +12,7 @@ from ...core.ingest import CHECKSUM_ALGOS, Expect
 from ...core.model import ByteRange, ObjectRecord
 from ...core.numbers import is_decimal
 from ...core.objects import check_conditions
+from ...core.reader import BlobGone, BlobStream
 from .. import xmldoc
 from ..body import expect_for, read_document
 from ..context import Ctx
@@ -60,6 +61,18 @@ async def put_object(ctx: Ctx) -> Response:
 
 
 async def _get_or_head(ctx: Ctx, head: bool) -> Response:
+    for _ in range(READ_ATTEMPTS):
+        try:
+            return await _get_or_head_once(ctx, head)
+        except BlobGone:
+            continue  # replaced or deleted between the lookup and the open: look again
+    raise ShoalError("SlowDown", "The object is being replaced too often; retry.")
+
+
+READ_ATTEMPTS = 5
+
+
+async def _get_or_head_once(ctx: Ctx, head: bool) -> Response:
     req = ctx.req
     if ctx.d.h("server-side-encryption") in req.headers:
         raise ShoalError("InvalidArgument", f"{ctx.d.h('server-side-encryption')} header is "
@@ -89,6 +102,8 @@ async def _get_or_head(ctx: Ctx, head: bool) -> Response:
         return Response(status, headers, b"", length=length, head=True)
     body = ctx.core.objects.read(record, rng) if kek is None else \
         read_object(ctx.core.blobs, record, rng, kek)
+    if isinstance(body, BlobStream):
+        await body.prime()
     return Response(status, headers, body, length=length)
 
 
