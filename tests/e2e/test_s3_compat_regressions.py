@@ -347,3 +347,16 @@ def test_explicit_acl_lists_group_grants_first(s3, bucket: str) -> None:  # noqa
     got = s3.get_bucket_acl(Bucket=bucket)["Grants"]
     assert [(g["Grantee"]["Type"], g["Permission"]) for g in got] == [
         ("Group", "READ"), ("CanonicalUser", "FULL_CONTROL")]
+
+
+def test_cors_preflight_is_not_signature_checked(server, s3, bucket) -> None:  # noqa: ANN001
+    """A browser's preflight carries no credentials of its own, even for a presigned URL: it
+    is answered from the CORS rules, never with SignatureDoesNotMatch."""
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [
+        {"AllowedMethods": ["PUT"], "AllowedOrigins": ["https://example.com"]}]})
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "k"})
+    tampered = url.replace("X-Amz-Signature=", "X-Amz-Signature=0")
+    resp = requests.options(tampered, headers={"Origin": "https://example.com",
+                                               "Access-Control-Request-Method": "PUT"})
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["Access-Control-Allow-Origin"] == "https://example.com"
