@@ -317,7 +317,7 @@ def verify(
 ) -> None:
     """Recompute the signature; raise ``SignatureDoesNotMatch`` when no reading matches."""
     # Form decoding turns a raw '+' of base64 into a space; base64 never contains spaces.
-    provided = params.signature.strip().replace(" ", "+").encode("utf-8", "replace")
+    provided = params.signature.replace(" ", "+").strip().encode("utf-8", "replace")
     first: str | None = None
     for sts in _candidates(params, method, raw_path, query, headers, bucket):
         if hmac.compare_digest(sign(secret, sts).encode("ascii"), provided):
