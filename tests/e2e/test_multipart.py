@@ -282,3 +282,15 @@ def test_bad_initiate_headers(s3: Any, bucket: str, raw: Raw) -> None:
 def test_initiate_in_missing_bucket(s3: Any) -> None:
     err = client_error(lambda: s3.create_multipart_upload(Bucket="no-such-bucket-mp", Key="k"))
     assert code_of(err) == (404, "NoSuchBucket")
+
+
+def test_complete_if_none_match_with_the_current_etag(s3: Any, bucket: str) -> None:
+    """If-None-Match on Complete takes ETags too: the current object's ETag refuses it."""
+    etag = s3.put_object(Bucket=bucket, Key="cond", Body=b"abc")["ETag"]
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="cond")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="cond", UploadId=upload_id, PartNumber=1, Body=b"x")
+    err = client_error(lambda: complete(s3, bucket, "cond", upload_id, {1: part["ETag"]},
+                                        IfNoneMatch=etag))
+    assert code_of(err) == (412, "PreconditionFailed")
+    done = complete(s3, bucket, "cond", upload_id, {1: part["ETag"]}, IfNoneMatch='"other"')
+    assert done["ETag"].endswith('-1"')

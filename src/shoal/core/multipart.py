@@ -284,11 +284,10 @@ def check_claims(upload: Upload, record: ObjectRecord, claims: CompleteClaims) -
 
 def check_write_conditions(claims: CompleteClaims, key: str,
                            current: ObjectRecord | None) -> None:
-    """S3 conditional writes: ``If-None-Match: *`` and ``If-Match: <etag>`` on Complete."""
-    if claims.if_none_match is not None:
-        if claims.if_none_match.strip() != "*":
-            raise ShoalError("NotImplemented", "If-None-Match only supports the value *")
-        if current is not None:
+    """S3 conditional writes on Complete: ``If-None-Match`` (``*`` or ETags) and ``If-Match``."""
+    if claims.if_none_match is not None and current is not None:
+        refused = {t.strip().strip('"') for t in claims.if_none_match.split(",")}
+        if "*" in refused or current.etag in refused:
             raise ShoalError("PreconditionFailed", Condition="If-None-Match")
     if claims.if_match is not None:
         if current is None:
