@@ -319,8 +319,6 @@ def test_complete_replaces_a_plain_object(s3: Any, bucket: str) -> None:
     assert (got["Body"].read(), got["ContentType"], got["Metadata"]) == (b"new", "text/new", {})
 
 
-@pytest.mark.xfail(strict=True, reason="api/handlers/object.py _part_range treats an empty "
-                   "part as 'no range' and serves the whole object (reported)")
 def test_empty_last_part_reads_back_empty(s3: Any, bucket: str) -> None:
     upload_id, etags = upload_parts(s3, bucket, "k", [P1, b""])
     done = complete(s3, bucket, "k", upload_id, dict(enumerate(etags, 1)))

@@ -124,6 +124,8 @@ def _select(
         return None, 200
     if rng is None:
         return None, 200
+    if rng.length == 0:  # an empty part: nothing to send, and no byte range to name
+        return rng, 200
     headers["Content-Range"] = f"bytes {rng.first}-{rng.last}/{record.size}"
     for name in [n for n in headers if n.startswith(ctx.d.h("checksum-"))]:
         del headers[name]
@@ -160,9 +162,7 @@ def _part_range(record: ObjectRecord, value: str) -> ByteRange | None:
                          PartNumberRequested=value, ActualPartCount=str(len(record.parts)))
     first = sum(p.size for p in record.parts[: n - 1])
     size = record.parts[n - 1].size
-    if size == 0:
-        return None
-    return ByteRange(first, first + size - 1)
+    return ByteRange(first, first + size - 1)  # an empty part is an empty range
 
 
 def check_sse_c_read(ctx: Ctx, record: ObjectRecord, copy_source: bool = False) -> None:
