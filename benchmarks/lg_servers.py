@@ -35,7 +35,7 @@ class Kind:
 
 KINDS = {
     "shoal": Kind("shoal", True, True),
-    "shoal+zc": Kind("shoal+zc", True, True),  # zc_serve.py: with zero-copy file sends
+    "shoal+zc": Kind("shoal+zc", True, True),  # zc_serve.py: request bodies uncopied
     "moto": Kind("moto", True, True),
     "ref": Kind("ref", False, False),
     "refmd5": Kind("refmd5", True, False),

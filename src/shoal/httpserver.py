@@ -19,17 +19,31 @@ docs/http-server-choice.md):
 * a request body that makes no progress for ``SHOAL_BODY_TIMEOUT`` seconds (default 60, not
   counting time the app itself is not reading) closes the connection; the app sees a
   disconnect and throws the partial upload away.
+
+And it offers the ASGI extension ``http.response.zerocopysend`` (on plain TCP, not TLS), which
+the app uses for object bodies kept in files: once the header block has left the transport's
+buffer, ``os.sendfile`` moves the file range to the socket from a worker thread (no copy in user
+space, the event loop free). The thread sends on a duplicate of the socket's descriptor, so a
+connection closed meanwhile can never let the bytes reach another connection that reused the
+number; it stops when the connection is lost or the client takes nothing for
+``SHOAL_BODY_TIMEOUT`` seconds (the connection is then closed).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import select
+import threading
+import time
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+ZERO_COPY = "http.response.zerocopysend"  # the ASGI extension for sending files
+COPY_CHUNK = 1 << 20  # file bytes per message where a file cannot be sent as it is
 
 CANONICAL = {
     name.lower().encode(): name.encode()
@@ -77,6 +91,21 @@ class Refusal(Exception):
         self.code = code
         self.message = message
         self.fields = fields
+
+
+async def _send_copied(inner: Any, message: dict[str, Any], count: int, offset: int) -> None:
+    """A ``zerocopysend`` message as ordinary body messages (chunked framing, HEAD)."""
+    fd, more = message["file"].fileno(), bool(message.get("more_body", False))
+    end = offset + count
+    while offset < end:
+        data = await asyncio.to_thread(os.pread, fd, min(COPY_CHUNK, end - offset), offset)
+        if not data:
+            raise OSError("Object data is truncated")
+        offset += len(data)
+        await inner({"type": "http.response.body", "body": data,
+                     "more_body": more or offset < end})
+    if not count and not more:
+        await inner({"type": "http.response.body", "body": b""})
 
 
 def _xml_escape(value: str) -> str:
@@ -128,6 +157,33 @@ class _HeaderCaseTransport:
         return getattr(self._transport, name)
 
 
+def sendfile_all(sock_fd: int, file_fd: int, offset: int, count: int,
+                 stop: threading.Event, stall: float) -> int:
+    """Send ``count`` file bytes from ``offset`` to a non-blocking socket (in a worker thread)
+    and close ``sock_fd``; the bytes sent. Stops short at the end of the file, on a socket
+    error, once ``stop`` is set, or when the socket takes nothing for ``stall`` seconds."""
+    sent, progress = 0, time.monotonic()
+    poller = select.poll()
+    poller.register(sock_fd, select.POLLOUT)
+    try:
+        while sent < count and not stop.is_set():
+            try:
+                n = os.sendfile(sock_fd, file_fd, offset + sent, count - sent)
+            except BlockingIOError:
+                poller.poll(250)
+                if time.monotonic() - progress > stall:
+                    break
+                continue
+            except OSError:
+                break  # the client went away
+            if n == 0:  # end of file: the blob is shorter than the metadata says
+                break
+            sent, progress = sent + n, time.monotonic()
+    finally:
+        os.close(sock_fd)
+    return sent
+
+
 HEAD, BODY, APP = "head", "body", "app"  # what the connection is waiting for
 
 
@@ -145,11 +201,14 @@ class CanonicalHeaderProtocol(HttpToolsProtocol):
         self._deadline = 0.0  # HEAD: when the head must be complete
         self._last_rx = 0.0  # BODY: when body bytes last arrived
         self._case_transport = _HeaderCaseTransport(transport)
+        self._sending: threading.Event | None = None  # set: the file send in a thread stops
         super().connection_made(self._case_transport)  # type: ignore[arg-type]
         self._start_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_watch()
+        if self._sending is not None:
+            self._sending.set()
         super().connection_lost(exc)
 
     # -- receiving --------------------------------------------------------------------------
@@ -202,12 +261,75 @@ class CanonicalHeaderProtocol(HttpToolsProtocol):
             await original(message)
 
         cycle.send = send  # type: ignore[method-assign]
+        self._offer_zero_copy(cycle)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
         if self._phase == BODY:
             self._phase = APP
             self._stop_watch()
+
+    # -- sending files ----------------------------------------------------------------------
+    def _offer_zero_copy(self, cycle: RequestResponseCycle) -> None:
+        """Put ``http.response.zerocopysend`` in the scope and handle it in ``cycle.send``."""
+        real = self._case_transport._transport
+        if real.get_extra_info("socket") is None or real.get_extra_info("sslcontext"):
+            return  # sendfile would bypass TLS
+        cycle.scope.setdefault("extensions", {})[ZERO_COPY] = {}
+        inner = cycle.send
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == ZERO_COPY:
+                await self._send_file(cycle, inner, message)
+            else:
+                await inner(message)
+
+        cycle.send = send  # type: ignore[method-assign]
+
+    async def _send_file(self, cycle: RequestResponseCycle, inner: Any,
+                         message: dict[str, Any]) -> None:
+        """One ``zerocopysend`` message: ``count`` bytes of ``file`` from ``offset``."""
+        count, offset = int(message.get("count", 0)), int(message.get("offset", 0))
+        if cycle.disconnected or self.transport.is_closing():
+            return  # like uvicorn's send: the response has no one to go to
+        if not cycle.response_started or cycle.response_complete:
+            raise RuntimeError(f"Unexpected ASGI message '{ZERO_COPY}'.")
+        if cycle.chunked_encoding or cycle.scope["method"] == "HEAD":
+            await _send_copied(inner, message, count, offset)
+            return
+        if count > cycle.expected_content_length:
+            raise RuntimeError("Response content longer than Content-Length")
+        if count and not await self._sendfile(message["file"].fileno(), offset, count):
+            cycle.disconnected = True  # abandoned: the closed connection gets no more
+            return
+        cycle.expected_content_length -= count
+        if not message.get("more_body", False):
+            await inner({"type": "http.response.body", "body": b""})
+
+    async def _sendfile(self, file_fd: int, offset: int, count: int) -> bool:
+        """Send the range after the transport's buffer (the header block) has drained; False
+        (and the connection closed) when not all of it could be sent."""
+        real = self._case_transport._transport
+        stall = self._limits.body_timeout
+        deadline = self.loop.time() + stall
+        while real.get_write_buffer_size() and not real.is_closing():
+            if self.loop.time() > deadline:
+                real.close()
+                return False
+            await asyncio.sleep(0.001)
+        if real.is_closing():
+            return False
+        self._sending = stop = threading.Event()
+        sock_fd = os.dup(real.get_extra_info("socket").fileno())
+        try:
+            sent = await asyncio.to_thread(sendfile_all, sock_fd, file_fd, offset, count,
+                                           stop, stall)
+        finally:
+            stop.set()  # a cancelled wait must not leave the thread sending
+            self._sending = None
+        if sent != count:
+            real.close()
+        return sent == count
 
     # -- refusing ---------------------------------------------------------------------------
     def _refuse(self, refusal: Refusal) -> None:

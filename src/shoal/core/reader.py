@@ -161,13 +161,17 @@ class BlobStream:
     async def files(self) -> AsyncIterator[tuple[BinaryIO, int, int]]:
         """(open file, offset, count) per extent; the caller closes each file."""
         for ext in self.parts:
-            yield await asyncio.to_thread(_open_extent, self.blobs, ext), ext.offset, ext.length
+            early = self._files.opened.get(ext.blob)
+            yield await asyncio.to_thread(_open_extent, self.blobs, ext, early), ext.offset, \
+                ext.length
 
 
-def _open_extent(blobs: BlobStore, ext: Extent) -> BinaryIO:
-    """The blob's file, after checking that it holds the whole extent."""
+def _open_extent(blobs: BlobStore, ext: Extent, early: BinaryIO | None = None) -> BinaryIO:
+    """The blob's file, after checking that it holds the whole extent. A file opened ahead
+    (``early``, see BlobStream.prime) is duplicated rather than reopened: the blob may have
+    been freed since, and the caller closes what it gets."""
     try:
-        f = blobs.open(ext.blob)
+        f = os.fdopen(os.dup(early.fileno()), "rb") if early is not None else blobs.open(ext.blob)
     except FileNotFoundError as exc:
         raise ShoalError("InternalError", "Object data is missing") from exc
     if os.fstat(f.fileno()).st_size < ext.offset + ext.length:
