@@ -91,16 +91,13 @@ class S3Dialect(Dialect):
             sigv4.check_time(params, now)
             payload = req.args.get("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
             sigv4.verify(params, secret, req.method, req.raw_path, req.query, req.headers, payload)
-        elif auth.startswith("AWS "):
-            params2 = sigv2.parse_auth_header(auth)
+        elif auth.startswith("AWS ") or ("AWSAccessKeyId" in req.args and "Signature" in req.args):
+            params2 = sigv2.parse_auth_header(auth) if auth.startswith("AWS ") \
+                else sigv2.parse_presigned_query(req.query)
             secret, req.principal = await self._lookup(keys, params2.access_key)
-            sigv2.verify_header(params2, secret, req.method, req.raw_path, req.query,
-                                req.headers, bucket=self._v2_bucket(req), now=now)
-        elif "AWSAccessKeyId" in req.args and "Signature" in req.args:
-            params2 = sigv2.parse_query(req.query)
-            secret, req.principal = await self._lookup(keys, params2.access_key)
-            sigv2.verify_query(params2, secret, req.method, req.raw_path, req.query,
-                               req.headers, bucket=self._v2_bucket(req), now=now)
+            sigv2.check_time(params2, req.headers, now)
+            sigv2.verify(params2, secret, req.method, req.raw_path, req.query, req.headers,
+                         bucket=self._v2_bucket(req))
         elif auth:
             raise ShoalError("InvalidArgument", "Unsupported Authorization Type",
                              ArgumentName="Authorization", ArgumentValue=auth[:64])
