@@ -102,7 +102,7 @@ async def check_grants(ctx: Ctx, acl: dict[str, Any] | None) -> None:
     """Refuse grants Shoal cannot honour: unknown groups, ids of no account, e-mail addresses
     (accounts have none, so no address resolves). COS grantee ids are CAM uins, which may
     name accounts outside Shoal: the COS dialect does not check them."""
-    check_ids = getattr(ctx.d, "check_grantee_ids", True)
+    check_ids = ctx.d.check_grantee_ids
     for g in (acl or {}).get("grants", []):
         if "uri" in g and group_name(g["uri"]) is None:
             raise ShoalError("InvalidArgument", "Invalid group uri", ArgumentName="uri",

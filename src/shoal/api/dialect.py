@@ -32,6 +32,14 @@ class Dialect:
     kms_key_header: ClassVar[str]
     group_uri_base: ClassVar[str]  # ".../groups/global/"
     canned_acls: ClassVar[frozenset[str]]
+    bucket_canned_acls: ClassVar[frozenset[str]]  # canned ACLs a bucket may take
+    object_canned_acls: ClassVar[frozenset[str]]  # canned ACLs an object may take
+    # The ACL of an object written without one (None: private; COS: inherit the bucket's).
+    default_object_acl: ClassVar[dict[str, str] | None] = None
+    # Grant ids must name an account here (COS ids are CAM uins, taken as given).
+    check_grantee_ids: ClassVar[bool] = True
+    # The owner's repeated CreateBucket succeeds (S3 us-east-1); COS: BucketAlreadyExists.
+    repeat_create_succeeds: ClassVar[bool] = True
     emit_standard_storage_class: ClassVar[bool] = False
     crc64_header: ClassVar[str | None] = None  # COS: x-cos-hash-crc64ecma
     # S3 deletes a bucket holding only unfinished uploads (aborting them); COS refuses.

@@ -156,8 +156,7 @@ def acl_from_headers(req: Request, d: Dialect, *, bucket: bool = False
         raise ShoalError("InvalidRequest", "Specifying both Canned ACLs and Header Grants is "
                          "not allowed")
     if canned is not None:
-        allowed = getattr(d, "bucket_canned_acls" if bucket else "object_canned_acls",
-                          d.canned_acls)
+        allowed = d.bucket_canned_acls if bucket else d.object_canned_acls
         if canned not in allowed:
             raise ShoalError("InvalidArgument", ArgumentName=d.h("acl"), ArgumentValue=canned)
         return {"canned": canned}
@@ -171,8 +170,7 @@ def object_acl(req: Request, d: Dialect) -> dict[str, Any] | None:
     bucket's, ``default``; S3: none, i.e. private)."""
     acl = acl_from_headers(req, d)
     if acl is None:
-        default = getattr(d, "default_object_acl", None)
-        return dict(default) if default else None
+        return dict(d.default_object_acl) if d.default_object_acl else None
     return acl
 
 

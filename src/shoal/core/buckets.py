@@ -42,14 +42,17 @@ class BucketService:
         self.meta = meta
 
     async def create(
-        self, name: str, owner: str, region: str, acl: dict[str, Any] | None = None
+        self, name: str, owner: str, region: str, acl: dict[str, Any] | None = None,
+        repeat_succeeds: bool = True,
     ) -> Bucket:
+        """Create; an existing name is BucketAlreadyExists, or for its owner
+        BucketAlreadyOwnedByYou, or (``repeat_succeeds``, S3 us-east-1) a quiet success."""
         check_bucket_name(name)
         bucket = Bucket(name=name, owner=owner, created=time.time(), region=region, acl=acl)
         existing = await asyncio.to_thread(self.meta.create_bucket, bucket)
         if existing is None:
             return bucket
-        if existing.owner != owner:
+        if existing.owner != owner or not repeat_succeeds:
             raise ShoalError("BucketAlreadyExists", BucketName=name)
         if existing.region == LEGACY_REGION and region == LEGACY_REGION:
             # us-east-1 answers a repeated create by the owner with success, changing nothing,

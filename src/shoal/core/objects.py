@@ -33,8 +33,9 @@ class ObjectService:
         expect: Expect, owner: str, when: WriteConditions | None = None,
     ) -> ObjectRecord:
         """Store ``body`` at bucket/key. ``when`` (If-Match / If-None-Match) is checked before
-        the body is read and again just before the new object replaces the current one."""
-        await self.require_bucket(bucket)
+        the body is read and again just before the new object replaces the current one.
+        The store refuses a missing bucket at commit; callers that want to refuse it before
+        reading the body look the bucket up first (the handlers do, for its settings)."""
         if when:
             check_write(when, await asyncio.to_thread(self.meta.get_object, bucket, key))
         got = await ingest(self.blobs, body, expect)

@@ -68,12 +68,8 @@ async def create_bucket(ctx: Ctx) -> Response:
             region = constraint
     acl = acl_from_headers(ctx.req, ctx.d, bucket=True)
     await acl_doc.check_grants(ctx, acl)
-    if not getattr(ctx.d, "repeat_create_succeeds", True) and \
-            await asyncio.to_thread(ctx.core.meta.get_bucket, ctx.bucket) is not None:
-        # COS: an existing name is BucketAlreadyExists even for its owner (no us-east-1
-        # legacy of S3, where the owner's repeated create succeeds).
-        raise ShoalError("BucketAlreadyExists", BucketName=ctx.bucket)
-    await ctx.core.buckets.create(ctx.bucket, ctx.owner, region, acl)
+    await ctx.core.buckets.create(ctx.bucket, ctx.owner, region, acl,
+                                  repeat_succeeds=ctx.d.repeat_create_succeeds)
     return Response.empty(200, {"Location": f"/{ctx.bucket}"})
 
 
@@ -84,7 +80,7 @@ async def head_bucket(ctx: Ctx) -> Response:
 
 async def delete_bucket(ctx: Ctx) -> Response:
     await ctx.core.buckets.get(ctx.bucket)
-    if getattr(ctx.d, "delete_bucket_aborts_uploads", True):
+    if ctx.d.delete_bucket_aborts_uploads:
         await _abort_uploads_if_empty(ctx)
     await ctx.core.buckets.delete(ctx.bucket)
     return Response.empty(204)

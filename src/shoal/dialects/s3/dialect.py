@@ -42,7 +42,7 @@ class S3Dialect(Dialect):
     kms_algorithm = "aws:kms"
     kms_key_header = "x-amz-server-side-encryption-aws-kms-key-id"
     group_uri_base = "http://acs.amazonaws.com/groups/global/"
-    canned_acls = S3_CANNED
+    canned_acls = bucket_canned_acls = object_canned_acls = S3_CANNED
 
     def __init__(self, domains: list[str], min_part_size: int) -> None:
         self.domains = [d.lower().strip(".") for d in domains]
