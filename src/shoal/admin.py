@@ -228,50 +228,39 @@ def _render_kms(action: str, result: Result) -> str:
     return _table([["KEY ID", "CREATED"]] + [[k["key_id"], k["created"]] for k in result])
 
 
-def kms_main(ns: argparse.Namespace) -> int:
-    """Run ``shoal kms ACTION``; returns the exit status."""
+def _run(ns: argparse.Namespace, command: str, creates: bool,
+         action: Callable[[Config, Store], Result], errors: tuple[type[Exception], ...],
+         render_result: Callable[[Result], str]) -> int:
+    """Open the stores the configuration names (only ``creates`` may start a new data dir),
+    run ``action`` and print its result; returns the exit status."""
     from .app import open_meta
-    from .core.kms import KmsError
 
-    command = f"kms {ns.action}"
     cfg = admin_config(ns)
-    problem = None if command == "kms create" else _missing_store(cfg)
+    problem = None if creates else _missing_store(cfg)
     if problem:
         return _fail(ns, command, "NoStore", problem)
     os.makedirs(cfg.data_dir, exist_ok=True)
     meta = open_meta(cfg)
     try:
-        result = _kms(cfg, meta, ns)
-    except KmsError as err:
-        return _fail(ns, command, err.code, err.message)
+        result = action(cfg, meta)
+    except errors as err:
+        return _fail(ns, command, getattr(err, "code", "Error"), getattr(err, "message", str(err)))
     except SecretError as err:
         return _fail(ns, command, "MasterKey", str(err))
     finally:
         meta.close()
-    print(json.dumps(result, indent=2) if ns.json else _render_kms(ns.action, result))
+    print(json.dumps(result, indent=2) if ns.json else render_result(result))
     return 0
 
 
 def main(ns: argparse.Namespace) -> int:
     """Run ``shoal user|key|kms ACTION``; returns the exit status."""
-    from .app import open_meta
+    from .core.kms import KmsError
 
-    if ns.command == "kms":
-        return kms_main(ns)
     command = f"{ns.command} {ns.action}"
-    cfg = admin_config(ns)
-    problem = None if command == "user add" else _missing_store(cfg)
-    if problem:
-        return _fail(ns, command, "NoStore", problem)
-    os.makedirs(cfg.data_dir, exist_ok=True)
-    meta = open_meta(cfg)
-    try:
-        result = HANDLERS[command](_service(cfg, meta, command), ns)
-    except AccountError as err:
-        return _fail(ns, command, err.code, err.message)
-    except SecretError as err:
-        return _fail(ns, command, "MasterKey", str(err))
-    finally:
-        meta.close()
-    print(json.dumps(result, indent=2) if ns.json else render(command, result))
-    return 0
+    if ns.command == "kms":
+        return _run(ns, command, command == "kms create", lambda cfg, meta: _kms(cfg, meta, ns),
+                    (KmsError,), lambda result: _render_kms(ns.action, result))
+    return _run(ns, command, command == "user add",
+                lambda cfg, meta: HANDLERS[command](_service(cfg, meta, command), ns),
+                (AccountError,), lambda result: render(command, result))
