@@ -13,12 +13,14 @@ from __future__ import annotations
 import hashlib
 import multiprocessing as mp
 import os
+import sqlite3
 import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +221,7 @@ def test_object_round_trip(store: MetaStore, crc: int | None) -> None:
         owner="owner-ü", checksums={"CRC64NVME": "AAAAAAAAAAA=", "SHA256": "x+/=-2"},
         checksum_type="COMPOSITE", crc64ecma=crc,
         parts=[PartRef(1, 5, "e1", "c1=="), PartRef(2, 3, "e2")], version_id="v-1",
+        upload_id="0123abc",
     )  # fmt: skip
     assert store.put_object(r) == []
     assert store.get_object("bkt", r.key) == r
@@ -276,15 +279,19 @@ def test_update_object_meta_keeps_segments(store: MetaStore) -> None:
     blob = new_blob_id()
     store.put_object(rec("k", blobs=[blob]))
     new = rec("k", blobs=[blob], meta=FULL_META, checksums={"CRC32": "abc="},
-              checksum_type="FULL_OBJECT", crc64ecma=2**64 - 2, owner="bob", version_id="v2")  # fmt: skip
+              checksum_type="FULL_OBJECT", crc64ecma=2**64 - 2, owner="bob", version_id="v2",
+              upload_id="up-1")  # fmt: skip
     new.etag, new.last_modified, new.size = "newetag", 9.0, 999
     store.update_object_meta(new)
     got = store.get_object("bkt", "k")
     assert got is not None
     assert [s.blob for s in got.segments] == [blob] and got.size == 3
     assert (got.meta, got.etag, got.last_modified, got.owner) == (FULL_META, "newetag", 9.0, "bob")
-    assert (got.checksums, got.checksum_type, got.crc64ecma, got.version_id) == (
-        {"CRC32": "abc="}, "FULL_OBJECT", 2**64 - 2, "v2")  # fmt: skip
+    assert (got.checksums, got.checksum_type, got.crc64ecma, got.version_id, got.upload_id) == (
+        {"CRC32": "abc="}, "FULL_OBJECT", 2**64 - 2, "v2", "up-1")  # fmt: skip
+    new.upload_id = None  # a copy onto itself is no longer the upload's result
+    store.update_object_meta(new)
+    assert (got := store.get_object("bkt", "k")) is not None and got.upload_id is None
     assert store.list_objects("bkt", "", "", 1)[0].storage_class == "STANDARD_IA"
     with pytest.raises(ShoalError) as exc:
         store.update_object_meta(rec("missing"))
@@ -581,6 +588,55 @@ def test_postgres_reopen_is_idempotent() -> None:
         assert ("objects", "key") in collations and ("uploads", "upload_id") in collations
         first.close()
         second.close()
+
+
+_V3_OBJECT = ("INSERT INTO objects (bucket, key, size, etag, last_modified, owner, "
+              "storage_class, meta, segments, parts, checksums) VALUES ('b', 'k', 3, 'e-1', "
+              "1.5, 'o', 'STANDARD', '{}', '[[\"blob\",0,3]]', '[[1,3,\"e\",null]]', '{}')")
+
+
+def _schema_script(name: str) -> str:
+    return resources.files("shoal.store").joinpath(f"schema/{name}").read_text()
+
+
+def test_sqlite_v3_objects_survive_the_upgrade(tmp_path: Path) -> None:
+    """Objects written before v4 read back with no upload id (a repeated Complete of their
+    upload is then NoSuchUpload, as it was)."""
+    path = str(tmp_path / "meta.db")
+    conn = sqlite3.connect(path)
+    for v in (1, 2, 3):
+        conn.executescript(_schema_script(f"sqlite_v{v}.sql"))
+    conn.execute("INSERT INTO buckets VALUES ('b', 'o', 1.0, 'us-east-1', NULL, '{}')")
+    conn.execute(_V3_OBJECT)
+    conn.execute("PRAGMA user_version = 3")
+    conn.commit()
+    conn.close()
+    store = SqliteMetaStore(path)
+    try:
+        got = store.get_object("b", "k")
+        assert got is not None and (got.etag, got.upload_id) == ("e-1", None)
+        assert [p.number for p in got.parts] == [1]
+        store.put_object(rec("k", bucket="b", upload_id="u9"))
+        assert (got := store.get_object("b", "k")) is not None and got.upload_id == "u9"
+    finally:
+        store.close()
+
+
+def test_postgres_v3_objects_survive_the_upgrade() -> None:
+    with pg_schema() as dsn:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for v in (1, 2, 3):
+                conn.execute(_schema_script(f"postgres_v{v}.sql"))  # type: ignore[arg-type]
+            conn.execute("INSERT INTO buckets VALUES ('b', 'o', 1.0, 'us-east-1', NULL, '{}')")
+            conn.execute(_V3_OBJECT)  # type: ignore[arg-type]
+        store = PostgresMetaStore(dsn)
+        try:
+            got = store.get_object("b", "k")
+            assert got is not None and (got.etag, got.upload_id) == ("e-1", None)
+            store.put_object(rec("k", bucket="b", upload_id="u9"))
+            assert (got := store.get_object("b", "k")) is not None and got.upload_id == "u9"
+        finally:
+            store.close()
 
 
 def test_postgres_needs_an_existing_schema() -> None:

@@ -152,6 +152,65 @@ def test_complete_etag_and_content(s3: Any, bucket: str, three: tuple[str, list[
     assert code_of(err) == (404, "NoSuchUpload")
 
 
+def test_repeated_complete_answers_the_same(s3: Any, bucket: str,
+                                            three: tuple[str, list[str]]) -> None:
+    """A client retrying a Complete whose response was lost gets the first answer again, for as
+    long as the object at the key is the one that upload made."""
+    upload_id, etags = three
+    listed = dict(enumerate(etags, 1))
+    first = complete(s3, bucket, "obj", upload_id, listed)
+    again = complete(s3, bucket, "obj", upload_id, listed)
+    fields = ("ETag", "Bucket", "Key", "Location")
+    assert [again[f] for f in fields] == [first[f] for f in fields]
+    assert again["ETag"] == s3_etag([P1, P2, P3])
+    assert s3.get_object(Bucket=bucket, Key="obj")["Body"].read() == P1 + P2 + P3
+    # A different list does not describe what was completed.
+    err = client_error(lambda: complete(s3, bucket, "obj", upload_id, {1: etags[0]}))
+    assert code_of(err) == (400, "InvalidPart")
+    # Once the key holds something else, the upload is simply gone.
+    s3.put_object(Bucket=bucket, Key="obj", Body=b"replaced")
+    err = client_error(lambda: complete(s3, bucket, "obj", upload_id, listed))
+    assert code_of(err) == (404, "NoSuchUpload")
+    assert s3.get_object(Bucket=bucket, Key="obj")["Body"].read() == b"replaced"
+
+
+def test_repeated_complete_keeps_checksums(s3: Any, bucket: str) -> None:
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="ck",
+                                           ChecksumAlgorithm="SHA256")["UploadId"]
+    parts = []
+    for n, body in enumerate((P1, P3), 1):
+        got = s3.upload_part(Bucket=bucket, Key="ck", UploadId=upload_id, PartNumber=n,
+                             Body=body, ChecksumAlgorithm="SHA256")
+        parts.append({"PartNumber": n, "ETag": got["ETag"],
+                      "ChecksumSHA256": got["ChecksumSHA256"]})
+    digest = hashlib.sha256(b"".join(hashlib.sha256(b).digest() for b in (P1, P3))).digest()
+    whole = base64.b64encode(digest).decode() + "-2"
+
+    def again() -> dict[str, Any]:
+        return s3.complete_multipart_upload(Bucket=bucket, Key="ck", UploadId=upload_id,
+                                            ChecksumSHA256=whole,
+                                            MultipartUpload={"Parts": parts})
+
+    first, second = again(), again()
+    assert first["ChecksumSHA256"] == second["ChecksumSHA256"] == whole
+    assert first["ETag"] == second["ETag"] == s3_etag([P1, P3])
+    # The whole-object claim is still checked on a repeat.
+    wrong = base64.b64encode(hashlib.sha256(b"x").digest()).decode() + "-2"
+    err = client_error(lambda: s3.complete_multipart_upload(
+        Bucket=bucket, Key="ck", UploadId=upload_id, ChecksumSHA256=wrong,
+        MultipartUpload={"Parts": parts}))
+    assert code_of(err) == (400, "BadDigest")
+
+
+def test_repeated_complete_after_a_copy_onto_itself(s3: Any, bucket: str) -> None:
+    upload_id, [etag] = upload_parts(s3, bucket, "k", [b"body"])
+    complete(s3, bucket, "k", upload_id, {1: etag})
+    s3.copy_object(Bucket=bucket, Key="k", CopySource={"Bucket": bucket, "Key": "k"},
+                   MetadataDirective="REPLACE", Metadata={"new": "1"})
+    err = client_error(lambda: complete(s3, bucket, "k", upload_id, {1: etag}))
+    assert code_of(err) == (404, "NoSuchUpload")
+
+
 def test_parts_left_out_are_discarded(s3: Any, bucket: str,
                                       three: tuple[str, list[str]]) -> None:
     upload_id, etags = three

@@ -129,8 +129,12 @@ def test_multipart(pg: Any) -> None:
     )
     assert result["ETag"].endswith('-2"')
     assert pg.get_object(Bucket="mpu", Key="big")["Body"].read() == b"".join(body)
+    again = pg.complete_multipart_upload(Bucket="mpu", Key="big", UploadId=up,
+                                         MultipartUpload=done)  # a retry: the same answer
+    assert again["ETag"] == result["ETag"]
     with pytest.raises(ClientError) as exc:
-        pg.complete_multipart_upload(Bucket="mpu", Key="big", UploadId=up, MultipartUpload=done)
+        pg.complete_multipart_upload(Bucket="mpu", Key="gone", UploadId=gone,
+                                     MultipartUpload=done)
     assert code_of(exc) == "NoSuchUpload"
     assert pg.list_multipart_uploads(Bucket="mpu").get("Uploads", []) == []
     pg.delete_object(Bucket="mpu", Key="big")

@@ -86,6 +86,7 @@ class ObjectRecord:
     crc64ecma: int | None = None
     parts: list[PartRef] = field(default_factory=list)  # empty unless made by multipart
     version_id: str | None = None
+    upload_id: str | None = None  # the multipart upload whose Complete made this object
 
 
 @dataclass(frozen=True, slots=True)

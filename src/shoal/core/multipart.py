@@ -155,7 +155,24 @@ class MultipartService:
                                                  claims or CompleteClaims())
             except RetryConflict:
                 continue
+            except ShoalError as err:
+                if err.code != "NoSuchUpload":
+                    raise
+                # Completed by a concurrent request meanwhile: answer as a repeat would.
+                record = await self.completed(upload.bucket, upload.key, upload.upload_id)
+                check_repeat(record, wanted, claims)
+                return record
         raise ShoalError("InternalError", "The upload changed while completing; retry.")
+
+    async def completed(self, bucket: str, key: str, upload_id: str) -> ObjectRecord:
+        """The object a gone upload made, while it is still the one at the key; else
+        NoSuchUpload. A repeated Complete (a client retrying after a lost response) answers
+        with it, once ``check_repeat`` accepts the request."""
+        record = await asyncio.to_thread(self.meta.get_object, bucket, key)
+        if record is None or not upload_id or record.upload_id != upload_id:
+            await self.objects.require_bucket(bucket)
+            raise ShoalError("NoSuchUpload", UploadId=upload_id)
+        return record
 
     async def _complete_once(
         self, upload: Upload, wanted: list[CompletePart], min_part_size: int, consecutive: bool,
@@ -261,6 +278,20 @@ def validate_parts(
     return parts
 
 
+def check_repeat(record: ObjectRecord, wanted: list[CompletePart],
+                 claims: CompleteClaims | None) -> None:
+    """A repeated Complete must list the parts the completed object was made of, and its
+    whole-object claims must hold for that object."""
+    made = [(p.number, p.etag) for p in record.parts]
+    if [(w.number, w.etag.strip('"').strip().lower()) for w in wanted] != made:
+        raise ShoalError("InvalidPart", UploadId=record.upload_id or "")
+    if claims is not None:
+        algo = next(iter(record.checksums), None)
+        was = Upload(record.upload_id or "", record.bucket, record.key, 0.0, record.meta,
+                     record.owner, algo.upper() if algo else None, record.checksum_type)
+        check_claims(was, record, claims)
+
+
 def check_claims(upload: Upload, record: ObjectRecord, claims: CompleteClaims) -> None:
     """Complete's whole-object checksum, checksum type and size must match what was built."""
     mode = record.checksum_type or upload.checksum_type
@@ -324,6 +355,7 @@ def assemble(upload: Upload, parts: list[Part]) -> ObjectRecord:
         meta=upload.meta, segments=[Segment(p.blob, 0, p.size) for p in parts],
         owner=upload.owner, checksums=checksums, checksum_type=ctype, crc64ecma=crc,
         parts=[PartRef(p.number, p.size, p.etag, p.checksums.get(algo)) for p in parts],
+        upload_id=upload.upload_id,
     )
 
 

@@ -55,8 +55,8 @@ P = ParamSpec("P")
 T = TypeVar("T")
 Conn = psycopg.Connection[Any]
 
-SCHEMA_VERSION = 3  # v1: buckets, objects, uploads, parts; v2: users, access keys;
-#                   v3: KMS keys
+SCHEMA_VERSION = 4  # v1: buckets, objects, uploads, parts; v2: users, access keys;
+#                   v3: KMS keys; v4: objects.upload_id
 MAX_ATTEMPTS = 10  # of one write transaction, on serialization failures and deadlocks
 _UPSERT_ROUNDS = 100  # insert-or-lock rounds of one upsert (each lost race costs one)
 _BATCH = 1000

@@ -39,8 +39,8 @@ from ..core.model import (
 from .kms_stores import SqliteKms
 from .sqlite_accounts import SqliteAccounts
 
-SCHEMA_VERSION = 3  # v1: buckets, objects, uploads, parts; v2: users, access keys;
-#                   v3: KMS keys
+SCHEMA_VERSION = 4  # v1: buckets, objects, uploads, parts; v2: users, access keys;
+#                   v3: KMS keys; v4: objects.upload_id
 BUSY_TIMEOUT_S = 30.0
 _BATCH = 1000
 _U64 = 1 << 64
@@ -95,7 +95,8 @@ def _statements(script: str) -> Iterator[str]:
 # -- rows <-> model ---------------------------------------------------------------------------
 # fmt: off
 _OBJ_COLS = ("bucket", "key", "size", "etag", "last_modified", "owner", "storage_class", "meta",
-             "segments", "parts", "checksums", "checksum_type", "crc64ecma", "version_id")
+             "segments", "parts", "checksums", "checksum_type", "crc64ecma", "version_id",
+             "upload_id")
 _UPLOAD_COLS = ("upload_id", "bucket", "key", "initiated", "owner", "meta",
                 "checksum_algorithm", "checksum_type")
 _PART_COLS = ("upload_id", "number", "size", "etag", "last_modified", "blob", "checksums",
@@ -103,7 +104,7 @@ _PART_COLS = ("upload_id", "number", "size", "etag", "last_modified", "blob", "c
 _BUCKET_COLS = ("name", "owner", "created", "region", "acl", "config")
 # What update_object_meta rewrites: all but the content (segments, size) and the identity.
 _META_COLS = ("etag", "last_modified", "owner", "storage_class", "meta", "parts", "checksums",
-              "checksum_type", "crc64ecma", "version_id")
+              "checksum_type", "crc64ecma", "version_id", "upload_id")
 
 
 def _obj_params(r: ObjectRecord) -> dict[str, Any]:
@@ -115,6 +116,7 @@ def _obj_params(r: ObjectRecord) -> dict[str, Any]:
         "parts": _dumps([[p.number, p.size, p.etag, p.checksum] for p in r.parts]),
         "checksums": _dumps(r.checksums), "checksum_type": r.checksum_type,
         "crc64ecma": crc_to_db(r.crc64ecma), "version_id": r.version_id,
+        "upload_id": r.upload_id,
     }
 
 
@@ -125,7 +127,7 @@ def _obj_from_row(row: Sequence[Any]) -> ObjectRecord:
         segments=[Segment(b, o, n) for b, o, n in json.loads(row[8])],
         parts=[PartRef(*p) for p in json.loads(row[9])],
         checksums=json.loads(row[10]), checksum_type=row[11],
-        crc64ecma=crc_from_db(row[12]), version_id=row[13],
+        crc64ecma=crc_from_db(row[12]), version_id=row[13], upload_id=row[14],
     )
 
 

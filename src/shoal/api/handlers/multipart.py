@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ...core.crypto import Kek
 from ...core.errors import ShoalError
 from ...core.ingest import CHECKSUM_ALGOS
@@ -11,6 +13,7 @@ from ...core.multipart import (
     CompleteClaims,
     CompletePart,
     check_part_number,
+    check_repeat,
 )
 from ...core.numbers import is_decimal
 from ...core.objects import check_conditions
@@ -87,13 +90,13 @@ async def _part_kek(ctx: Ctx, upload: Upload) -> Kek | None:
     return await stored_kek(ctx, upload.meta.sse, given)
 
 
-def _complete_key_md5(ctx: Ctx, upload: Upload) -> str | None:
+def _complete_key_md5(ctx: Ctx, sse: dict[str, Any] | None) -> str | None:
     """Complete needs no SSE-C key (as in S3 and COS), but one it is given must be the
     upload's; its MD5 is then echoed (the upload keeps no MD5 of its own)."""
     key = customer_key(ctx)
     if key is None:
         return None
-    sse = upload.meta.sse or {}
+    sse = sse or {}
     if sse.get("algorithm") != "SSE-C" or not keys(ctx).key_matches(key, sse):
         raise ShoalError("InvalidRequest", "The provided encryption parameters did not match "
                          "the ones used originally.")
@@ -203,12 +206,21 @@ def _object_claims(ctx: Ctx) -> CompleteClaims:
 
 async def complete_multipart_upload(ctx: Ctx) -> Response:
     d = ctx.d
-    upload = await _upload(ctx)
-    given_md5 = _complete_key_md5(ctx, upload)
+    mp = ctx.core.multipart
     claims = _object_claims(ctx)
-    wanted = _parse_complete(await read_document(ctx.req))
-    record = await ctx.core.multipart.complete(upload, wanted, d.min_part_size,
-                                               d.consecutive_parts, claims)
+    try:
+        upload = await _upload(ctx)
+    except ShoalError as err:
+        if err.code != "NoSuchUpload":
+            raise
+        # Gone: perhaps completed already, and this is a retry of that Complete.
+        record = await mp.completed(ctx.bucket, ctx.key, ctx.req.args.get("uploadId", ""))
+        given_md5 = _complete_key_md5(ctx, record.meta.sse)
+        check_repeat(record, _parse_complete(await read_document(ctx.req)), claims)
+    else:
+        given_md5 = _complete_key_md5(ctx, upload.meta.sse)
+        wanted = _parse_complete(await read_document(ctx.req))
+        record = await mp.complete(upload, wanted, d.min_part_size, d.consecutive_parts, claims)
     parts = [E("Location", d.location(ctx.req, ctx.bucket, ctx.key)), E("Bucket", ctx.bucket),
              E("Key", ctx.key), E("ETag", f'"{record.etag}"')]
     for algo, value in record.checksums.items():
