@@ -21,6 +21,14 @@ async def list_page(
     page = ListPage([], [], False, None)
     if max_keys <= 0:
         return page
+    if not delimiter:  # no roll-up: the page is the scan's first max_keys rows
+        rows = await asyncio.to_thread(meta.list_objects, bucket, prefix, start_after,
+                                       max_keys + 1)
+        page.truncated = len(rows) > max_keys
+        page.objects = rows[:max_keys] if page.truncated else rows
+        if page.objects:
+            page.next_marker = page.objects[-1].key
+        return page
     cursor = start_after
     count = 0
     while True:

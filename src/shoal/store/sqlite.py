@@ -498,7 +498,7 @@ class SqliteMetaStore(SqliteAccounts, SqliteKms):
         op, lo = lower_bound(prefix, start_after)
         hi = prefix_successor(prefix)
         params = (bucket, lo, limit) if hi is None else (bucket, lo, hi, limit)
-        return [ObjectSummary(*r) for r in self._all(_list_objects_sql(op, hi is not None), params)]
+        return ObjectSummary.from_rows(self._all(_list_objects_sql(op, hi is not None), params))
 
     # -- multipart --------------------------------------------------------------------------
     def create_upload(self, upload: Upload) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import string
+from collections.abc import Sequence
 
 from ...core.errors import ShoalError
 from ...core.listing import list_page
@@ -11,9 +13,11 @@ from ...core.model import ListPage, ObjectSummary
 from ..context import Ctx
 from ..headers import encode_key
 from ..response import Response
-from ..xmldoc import E, boolean, iso8601, raw
+from ..xmldoc import E, boolean, esc_all, iso8601_all, raw
 
 MAX_KEYS = 1000
+# What encode_key(key, True) leaves as it is: ASCII letters, digits and "/-_.~".
+_URL_KEPT = (string.ascii_letters + string.digits + "/-_.~").encode()
 
 
 def _params(ctx: Ctx) -> tuple[str, str, int, bool]:
@@ -35,12 +39,38 @@ async def _owner_names(ctx: Ctx, page: ListPage) -> dict[str, str]:
     return await ctx.display_names({o.owner for o in page.objects})
 
 
-def _contents(o: ObjectSummary, url: bool, names: dict[str, str] | None) -> str:
-    inner = (E("Key", encode_key(o.key, url)) + E("LastModified", iso8601(o.last_modified))
-             + E("ETag", f'"{o.etag}"') + E("Size", o.size))
-    if names is not None:
-        inner += _owner(names, o.owner)
-    return raw("Contents", inner + E("StorageClass", o.storage_class))
+def _url_encoded(keys: tuple[str, ...]) -> Sequence[str]:
+    """``encode_key(k, True)`` of each key; the keys themselves when all their characters are
+    ones that encoding keeps (one check for the page)."""
+    joined = "".join(keys)
+    if joined.isascii() and not joined.encode().translate(None, _URL_KEPT):
+        return keys
+    return [encode_key(k, True) for k in keys]
+
+
+def render_objects(objects: list[ObjectSummary], url: bool, names: dict[str, str] | None,
+                   versions: bool = False) -> list[str]:
+    """One ``<Contents>`` per object (``<Version>`` with ``versions``): Key, LastModified, ETag,
+    Size, Owner (unless ``names`` is None) and StorageClass, each as ``E()`` renders it, one
+    f-string a row. Keys and ETags are escaped a page at a time; the quotes around an ETag are
+    always ``&quot;`` (escaping is per character); sizes are ints.
+    """
+    if not objects:
+        return []
+    keys, sizes, etags, stamps, classes, owners = zip(*objects, strict=True)
+    if url:
+        keys = _url_encoded(keys)
+    keys, etags = esc_all(keys), esc_all(etags)
+    times = iso8601_all(stamps)
+    tag = "Version" if versions else "Contents"
+    head = f"<{tag}><Key>"
+    mid = "</Key><VersionId>null</VersionId><IsLatest>true</IsLatest>" if versions else "</Key>"
+    ends = list(zip(classes, owners, strict=True))
+    tails = {(c, o): (_owner(names, o) if names is not None else "")
+             + E("StorageClass", c) + f"</{tag}>" for c, o in set(ends)}
+    return [f"{head}{k}{mid}<LastModified>{t}</LastModified><ETag>&quot;{e}&quot;</ETag>"
+            f"<Size>{z}</Size>{tails[end]}"
+            for k, t, e, z, end in zip(keys, times, etags, sizes, ends, strict=True)]
 
 
 def _prefixes(page: ListPage, url: bool) -> list[str]:
@@ -64,7 +94,7 @@ async def list_objects(ctx: Ctx) -> Response:
     if page.truncated and page.next_marker is not None:
         parts.append(E("NextMarker", encode_key(page.next_marker, url)))
     names = await _owner_names(ctx, page)
-    parts += [_contents(o, url, names) for o in page.objects]
+    parts += render_objects(page.objects, url, names)
     parts += _prefixes(page, url)
     return Response.xml(ctx.d.xml("ListBucketResult", parts))
 
@@ -101,7 +131,7 @@ async def list_objects_v2(ctx: Ctx) -> Response:
     if "start-after" in args:
         parts.append(E("StartAfter", encode_key(start_after, url)))
     names = await _owner_names(ctx, page) if fetch_owner else None
-    parts += [_contents(o, url, names) for o in page.objects]
+    parts += render_objects(page.objects, url, names)
     parts += _prefixes(page, url)
     return Response.xml(ctx.d.xml("ListBucketResult", parts))
 
@@ -124,10 +154,6 @@ async def list_object_versions(ctx: Ctx) -> Response:
         parts.append(E("NextKeyMarker", encode_key(page.next_marker, url)))
         parts.append(E("NextVersionIdMarker", "null"))
     names = await _owner_names(ctx, page)
-    for o in page.objects:
-        parts.append(raw("Version", E("Key", encode_key(o.key, url)) + E("VersionId", "null")
-                         + E("IsLatest", "true") + E("LastModified", iso8601(o.last_modified))
-                         + E("ETag", f'"{o.etag}"') + E("Size", o.size)
-                         + _owner(names, o.owner) + E("StorageClass", o.storage_class)))
+    parts += render_objects(page.objects, url, names, versions=True)
     parts += _prefixes(page, url)
     return Response.xml(ctx.d.xml("ListVersionsResult", parts))
