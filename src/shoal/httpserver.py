@@ -27,6 +27,13 @@ space, the event loop free). The thread sends on a duplicate of the socket's des
 connection closed meanwhile can never let the bytes reach another connection that reused the
 number; it stops when the connection is lost or the client takes nothing for
 ``SHOAL_BODY_TIMEOUT`` seconds (the connection is then closed).
+
+Request bodies reach the app uncopied: uvicorn appends every piece the socket delivers to a
+bytearray and hands the app ``bytes()`` of it (two copies on the event loop), and stops reading
+the socket at 64 KiB, so a large upload costs a pause, a resume and a loop turn per 64 KiB.
+Here the pieces are kept as they arrived, up to ``BODY_HIGH_WATER`` bytes a request before the
+socket is paused, and the app gets them as a list under the ASGI message key ``BODY_PIECES``
+(the scope's extensions name it; ``body`` is then empty).
 """
 
 from __future__ import annotations
@@ -43,6 +50,8 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 ZERO_COPY = "http.response.zerocopysend"  # the ASGI extension for sending files
+BODY_PIECES = "shoal.body_pieces"  # the extension (and message key) for uncopied bodies
+BODY_HIGH_WATER = 1 << 20  # request body bytes held for the app before reading pauses
 COPY_CHUNK = 1 << 20  # file bytes per message where a file cannot be sent as it is
 
 CANONICAL = {
@@ -187,6 +196,48 @@ def sendfile_all(sock_fd: int, file_fd: int, offset: int, count: int,
 HEAD, BODY, APP = "head", "body", "app"  # what the connection is waiting for
 
 
+class _Pieces:
+    """Stands in for uvicorn's body bytearray in a request cycle: ``+=`` keeps the piece."""
+
+    __slots__ = ("items", "size")
+
+    def __init__(self) -> None:
+        self.items: list[bytes] = []
+        self.size = 0
+
+    def __iadd__(self, piece: bytes) -> _Pieces:
+        self.items.append(piece)
+        self.size += len(piece)
+        return self
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self.items)
+
+
+def _receive_pieces(cycle: RequestResponseCycle) -> Any:
+    """uvicorn's ``RequestResponseCycle.receive``, handing over the pieces as they are."""
+
+    async def receive() -> dict[str, Any]:
+        if cycle.waiting_for_100_continue and not cycle.transport.is_closing():
+            cycle.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            cycle.waiting_for_100_continue = False
+        if not cycle.disconnected and not cycle.response_complete:
+            cycle.flow.resume_reading()
+            await cycle.message_event.wait()
+            cycle.message_event.clear()
+        if cycle.disconnected or cycle.response_complete:
+            return {"type": "http.disconnect"}
+        pieces = cycle.body.items  # type: ignore[attr-defined]
+        cycle.body = _Pieces()  # type: ignore[assignment]
+        return {"type": "http.request", "body": b"", BODY_PIECES: pieces,
+                "more_body": cycle.more_body}
+
+    return receive
+
+
 class CanonicalHeaderProtocol(HttpToolsProtocol):
     """The httptools protocol with canonical header names, a head size cap and timeouts."""
 
@@ -262,6 +313,21 @@ class CanonicalHeaderProtocol(HttpToolsProtocol):
 
         cycle.send = send  # type: ignore[method-assign]
         self._offer_zero_copy(cycle)
+        cycle.body = _Pieces()  # type: ignore[assignment]
+        cycle.receive = _receive_pieces(cycle)  # type: ignore[method-assign]
+        cycle.scope.setdefault("extensions", {})[BODY_PIECES] = {}
+
+    def on_body(self, body: bytes) -> None:
+        cycle = self.cycle
+        if type(cycle.body) is not _Pieces:
+            super().on_body(body)
+            return
+        if cycle.response_complete or (self.parser.should_upgrade() and self._should_upgrade()):
+            return
+        cycle.body += body
+        if len(cycle.body) > BODY_HIGH_WATER:
+            self.flow.pause_reading()
+        cycle.message_event.set()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

@@ -12,6 +12,8 @@ from ..core.errors import ShoalError
 from ..core.numbers import is_decimal
 
 Receive = Callable[[], Any]
+# A server extension (shoal.httpserver): request body messages carry the pieces as received.
+BODY_PIECES = "shoal.body_pieces"
 
 
 @dataclass(slots=True)
@@ -84,8 +86,13 @@ class Request:
             msg = await self.receive()
             if msg["type"] == "http.disconnect":
                 raise ShoalError("IncompleteBody")
-            chunk = msg.get("body", b"")
-            if chunk:
-                yield chunk
+            pieces = msg.get(BODY_PIECES)
+            if pieces is not None:  # the server's uncopied pieces (shoal.httpserver)
+                for piece in pieces:
+                    yield piece
+            else:
+                chunk = msg.get("body", b"")
+                if chunk:
+                    yield chunk
             if not msg.get("more_body", False):
                 return
