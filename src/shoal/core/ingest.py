@@ -4,7 +4,8 @@ The event loop gathers the body into ~1 MiB batches; each batch is hashed and wr
 worker thread (hashlib and the CRC libraries release the GIL on large buffers) while the loop
 already receives the next one. Nothing is kept beyond one batch in flight plus one being filled.
 The last batch, the check of the digests and the commit (fsync) go to the thread in one call,
-so a small body crosses to a thread once.
+so a small body crosses to a thread once. A large body's MD5 is computed on the process's
+shared SIMD lanes (``md5lanes``), hashed together with the other uploads in flight.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from . import md5lanes
 from .errors import ShoalError
-from .hashing import make_hasher
+from .hashing import Hasher, make_hasher
+from .md5lanes import LaneMd5
 from .ports import BlobStore, BlobWriter
 
 BATCH = 1 << 20
+LANES_MIN_SIZE = 1 << 20  # smaller bodies hash with hashlib: one thread hop fewer
 # Threads for blob writes and fsyncs. They mostly wait on the disk, and concurrent fsyncs let
 # the filesystem commit its journal once for several of them, so there are more threads than
 # cores; each holds at most one batch.
@@ -65,10 +69,14 @@ class _Sink:
     blob writer is created with the first (and only) batch, so it costs one thread hop in all
     (create, write, hash, verify, commit) instead of one per step."""
 
-    def __init__(self, blobs: BlobStore, algos: set[str]) -> None:
+    def __init__(self, blobs: BlobStore, algos: set[str], lanes: bool = False) -> None:
         self.blobs = blobs
         self.writer: BlobWriter | None = None
-        self.hashers = {a: make_hasher(a) for a in algos}
+        self.hashers: dict[str, Hasher] = {a: make_hasher(a) for a in algos}
+        # A large body's MD5 goes to the shared SIMD lanes, batch by batch (see md5lanes).
+        self.lane_md5 = LaneMd5() if lanes and "md5" in algos else None
+        if self.lane_md5 is not None:
+            self.hashers["md5"] = self.lane_md5
         self.size = 0
 
     def open(self) -> None:
@@ -79,7 +87,10 @@ class _Sink:
         """Hash and write a batch, chunk by chunk: the chunks are never joined (a copy)."""
         self.open()
         assert self.writer is not None
-        hashers = list(self.hashers.values())
+        lane_md5 = self.lane_md5
+        if lane_md5 is not None:
+            lane_md5.submit(chunks)  # hashed on the lanes while this thread writes
+        hashers = [h for h in self.hashers.values() if h is not lane_md5]
         for data in chunks:
             for h in hashers:
                 h.update(data)
@@ -107,7 +118,9 @@ async def ingest(blobs: BlobStore, body: AsyncIterator[bytes], expect: Expect) -
     algos = {"md5", "crc64ecma"} | kept
     if expect.sha256_hex:
         algos.add("sha256")
-    sink = _Sink(blobs if expect.seal is None else expect.seal(blobs), algos)
+    large = expect.size is None or expect.size >= LANES_MIN_SIZE
+    sink = _Sink(blobs if expect.seal is None else expect.seal(blobs), algos,
+                 lanes=large and md5lanes.available())
     try:
         if expect.size is None or expect.size >= BATCH:  # a large body: open the blob now
             await _in_thread(sink.open)
