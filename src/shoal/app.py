@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 
@@ -71,4 +72,9 @@ def build(config: Config) -> ShoalApp:
 
 def create_app() -> ShoalApp:
     """Factory used by the ASGI server in every worker process (config from SHOAL_*)."""
-    return build(Config.from_env())
+    app = build(Config.from_env())
+    # What is loaded now lives as long as the process: keep it out of every garbage
+    # collection pass that requests trigger.
+    gc.collect()
+    gc.freeze()
+    return app

@@ -18,7 +18,7 @@ import re
 import secrets
 import threading
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 _BLOB_ID = re.compile(r"[0-9a-f]{32}")
 _FANOUT = re.compile(r"[0-9a-f]{2}")
@@ -27,8 +27,20 @@ _FANOUT = re.compile(r"[0-9a-f]{2}")
 DEFAULT_RESERVE = 32 << 20
 
 
+SLOT_BLOBS = 4096  # new blobs of one process that share a fan-out directory in a row
+_slot: list[Any] = [0, "", 0]  # pid, the current 4-digit prefix (blobs/ab/cd), blobs left
+
+
 def new_blob_id() -> str:
-    return secrets.token_hex(16)
+    """32 hex digits: 112 random bits after a 16-bit prefix that names the fan-out directory
+    (``blobs/ab/cd``). A process keeps one prefix for ``SLOT_BLOBS`` blobs before drawing
+    another, so that a run of small writes finds its directory made (and durable) already
+    instead of creating one, and fsyncing its parent, for nearly every blob."""
+    pid = os.getpid()
+    if _slot[0] != pid or _slot[2] <= 0:
+        _slot[:] = [pid, secrets.token_hex(2), SLOT_BLOBS]
+    _slot[2] -= 1
+    return str(_slot[1]) + secrets.token_hex(14)
 
 
 def check_blob_id(blob_id: object) -> str:
