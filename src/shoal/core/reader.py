@@ -101,6 +101,19 @@ class _Blobs:
             f.close()
         self.opened.clear()
 
+    def read_whole(self, ext: Extent) -> bytes:
+        """Open, read and close at once: the body is this one extent."""
+        try:
+            f = self.blobs.open(ext.blob)
+        except FileNotFoundError as exc:
+            raise BlobGone(ext.blob) from exc
+        with f:
+            f.seek(ext.offset)
+            data = f.read(ext.length)
+        if len(data) != ext.length:
+            raise ShoalError("InternalError", "Object data is truncated")
+        return data
+
     def open_ahead(self, blob_ids: list[str]) -> None:
         """Open these blobs now: a file open before the response starts stays readable even
         if a later write of the key frees the blob (an unlinked file keeps its data)."""
@@ -135,10 +148,17 @@ class BlobStream:
         self.parts = parts
         self._files = _Blobs(blobs)
         self._chunks = _chunks(self._files, parts)
+        self._whole: bytes | None = None  # a one-read body, read by prime()
+        self._read_whole = False
 
     async def prime(self) -> None:
         """Open the object's blob files before the response starts (see _Blobs.open_ahead);
-        raises BlobGone if the object changed since its metadata was read."""
+        raises BlobGone if the object changed since its metadata was read. A body of one read
+        (an extent of at most CHUNK bytes) is read whole right away, in the same thread hop."""
+        if len(self.parts) == 1 and self.parts[0].length <= CHUNK:
+            self._whole = await asyncio.to_thread(self._files.read_whole, self.parts[0])
+            self._read_whole = True
+            return
         blob_ids = list(dict.fromkeys(ext.blob for ext in self.parts))[:OPEN_AHEAD_MAX]
         await asyncio.to_thread(self._files.open_ahead, blob_ids)
 
@@ -146,6 +166,11 @@ class BlobStream:
         return self
 
     async def __anext__(self) -> bytes:
+        if self._read_whole:
+            if self._whole is None:
+                raise StopAsyncIteration
+            data, self._whole = self._whole, None
+            return data
         return await self._chunks.__anext__()
 
     async def aclose(self) -> None:
@@ -155,8 +180,10 @@ class BlobStream:
 
     @property
     def on_files(self) -> bool:
-        """Every extent is in a file of its own (the store has paths, not just streams)."""
-        return all(self.blobs.path(ext.blob) is not None for ext in self.parts)
+        """Every extent is in a file of its own (the store has paths, not just streams), and
+        the body has not been read already."""
+        return not self._read_whole and \
+            all(self.blobs.path(ext.blob) is not None for ext in self.parts)
 
     async def files(self) -> AsyncIterator[tuple[BinaryIO, int, int]]:
         """(open file, offset, count) per extent; the caller closes each file."""
