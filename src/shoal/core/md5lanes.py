@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,19 +52,37 @@ class Ticket:
             raise self.error
 
 
+GATHER_S = 0.004  # how long a batch may wait for the other hashers' next batches
+RECENT_S = 0.05  # a hasher that submitted this recently is streaming: wait for its batch
+
+
 class _Lanes:
-    """The hashing thread of one process and its queue."""
+    """The hashing thread of one process and its queue.
+
+    Bodies arrive at their own pace, so batches seldom line up by themselves: hashed as they
+    come, most calls would have one job and run at scalar speed. The thread waits (at most
+    ``GATHER_S``) until every hasher that is streaming (submitted within ``RECENT_S``) has a
+    batch queued; a stalled upload stops counting. The hashers do not wait for it:
+    ``submit`` returns at once, and only the next ``submit`` or ``digest`` of the same hasher
+    waits for its previous batch, which by then has long been hashed."""
 
     def __init__(self) -> None:
         self._cv = threading.Condition()
         self._queue: list[Job] = []
+        self._recent: dict[int, float] = {}  # hasher (its state's id) -> last submit time
         self._thread = threading.Thread(target=self._run, name="shoal-md5", daemon=True)
         self._thread.start()
+
+    def _streaming(self, now: float) -> int:
+        """How many hashers submitted within RECENT_S: the batches worth waiting for."""
+        self._recent = {k: t for k, t in self._recent.items() if now - t < RECENT_S}
+        return len(self._recent)
 
     def submit(self, state: bytearray, bufs: Sequence[Buffer]) -> Ticket:
         ticket = Ticket()
         with self._cv:
             self._queue.append((state, bufs, ticket))
+            self._recent[id(state)] = time.monotonic()
             self._cv.notify()
         return ticket
 
@@ -73,6 +92,13 @@ class _Lanes:
             with self._cv:
                 while not self._queue:
                     self._cv.wait()
+                now = time.monotonic()
+                deadline, expected = now + GATHER_S, self._streaming(now)
+                while len(self._queue) < expected:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cv.wait(left)
                 batch, self._queue = self._queue, []
             try:
                 _md5x.update([(state, bufs) for state, bufs, _ in batch])
