@@ -146,6 +146,8 @@ def metrics(s: Setup) -> list[tuple[str, str, str]]:
         ("upload_client_cpu_s_gib", "client CPU s per GiB uploaded", "lower"),
         ("get_client_cpu_s_gib", "client CPU s per GiB read (whole GET)", "lower"),
         ("get_range_client_cpu_s_gib", "client CPU s per GiB read (ranged GETs)", "lower"),
+        ("put_server_cpu_us", f"server CPU µs per {small} PUT", "lower"),
+        ("get_server_cpu_us", f"server CPU µs per {small} GET", "lower"),
         ("put_client_cpu_us", f"client CPU µs per {small} PUT", "lower"),
         ("get_client_cpu_us", f"client CPU µs per {small} GET", "lower"),
     ]

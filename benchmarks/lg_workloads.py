@@ -273,8 +273,9 @@ async def _small(c: Client, s: Setup) -> dict[str, float]:
 
     out: dict[str, float] = {}
     for name, op in (("put", put), ("get", get), ("head", head), ("delete", delete)):
-        cpu0 = time.process_time()
+        cpu0, server0 = time.process_time(), c.target.cpu_seconds()
         elapsed, lat = await _phase(c, s.small_keys, s.small_inflight, op)
+        out[f"{name}_server_cpu_us"] = (c.target.cpu_seconds() - server0) / s.small_keys * 1e6
         lat.sort()
         out[f"{name}_ops"] = s.small_keys / elapsed
         out[f"{name}_p50_ms"] = lat[len(lat) // 2] * 1000
