@@ -12,7 +12,7 @@ from .errors import RetryConflict, ShoalError
 from .ingest import Expect, Ingested, ingest
 from .model import ByteRange, ObjectMeta, ObjectRecord, Segment
 from .ports import BlobStore, MetaStore
-from .reader import Extent, extents, stream
+from .reader import CHUNK, BlobGone, Extent, extents, stream
 
 
 class ObjectService:
@@ -73,6 +73,34 @@ class ObjectService:
             await self.require_bucket(bucket)
             raise ShoalError("NoSuchKey", Key=key)
         return record
+
+    async def head_with_body(self, bucket: str, key: str) -> tuple[ObjectRecord, bytes | None]:
+        """The object's record and, when the object is small (one read), unencrypted and in
+        one blob, its bytes, read in the same thread hop: a small GET then costs one hop.
+        Raises BlobGone when the blob was freed after the lookup (the object was replaced)."""
+        got = await asyncio.to_thread(self._head_with_body, bucket, key)
+        if got is None:
+            await self.require_bucket(bucket)
+            raise ShoalError("NoSuchKey", Key=key)
+        return got
+
+    def _head_with_body(self, bucket: str, key: str) -> tuple[ObjectRecord, bytes | None] | None:
+        record = self.meta.get_object(bucket, key)
+        if record is None:
+            return None
+        if record.meta.sse or len(record.segments) != 1 or record.size > CHUNK:
+            return record, None
+        seg = record.segments[0]
+        try:
+            f = self.blobs.open(seg.blob)
+        except FileNotFoundError as exc:
+            raise BlobGone(seg.blob) from exc
+        with f:
+            f.seek(seg.offset)
+            data = f.read(seg.length)
+        if len(data) != seg.length:
+            raise ShoalError("InternalError", "Object data is truncated")
+        return record, data
 
     def read(self, record: ObjectRecord, rng: ByteRange | None) -> AsyncIterator[bytes]:
         return stream(self.blobs, extents(record, rng))

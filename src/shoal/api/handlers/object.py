@@ -81,7 +81,11 @@ async def _get_or_head_once(ctx: Ctx, head: bool) -> Response:
     if "partNumber" in req.args and "range" in req.headers:
         raise ShoalError("InvalidRequest", "Cannot specify both Range header and partNumber "
                          "query parameter")
-    record = await ctx.core.objects.head(ctx.bucket, ctx.key)
+    data: bytes | None = None  # a small object's bytes, read with its record
+    if head:
+        record = await ctx.core.objects.head(ctx.bucket, ctx.key)
+    else:
+        record, data = await ctx.core.objects.head_with_body(ctx.bucket, ctx.key)
     kek = await read_kek(ctx, record.meta.sse)
     try:
         check_conditions(conditions(req), record)
@@ -100,6 +104,8 @@ async def _get_or_head_once(ctx: Ctx, head: bool) -> Response:
         headers.update(response_overrides(req))
     if head or length == 0:
         return Response(status, headers, b"", length=length, head=True)
+    if data is not None:
+        return Response(status, headers, data if rng is None else data[rng.first:rng.last + 1])
     body = ctx.core.objects.read(record, rng) if kek is None else \
         read_object(ctx.core.blobs, record, rng, kek)
     if isinstance(body, BlobStream):
