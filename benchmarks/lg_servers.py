@@ -35,7 +35,6 @@ class Kind:
 
 KINDS = {
     "shoal": Kind("shoal", True, True),
-    "shoal+zc": Kind("shoal+zc", True, True),  # zc_serve.py: request bodies uncopied
     "moto": Kind("moto", True, True),
     "ref": Kind("ref", False, False),
     "refmd5": Kind("refmd5", True, False),
@@ -72,8 +71,7 @@ class Target:
     def command(self) -> list[str]:
         py, port = sys.executable, str(self.port)
         if self.name.startswith("shoal"):
-            serve = ["-m", "shoal", "serve"] if self.name == "shoal" else [str(HERE / "zc_serve.py")]
-            cmd = [py, *serve, "--host", HOST, "--port", port,
+            cmd = [py, "-m", "shoal", "serve", "--host", HOST, "--port", port,
                    "--data-dir", os.path.join(self.workdir, "data")]
             return cmd + (["--workers", str(self.workers)] if self.workers else [])
         if self.name == "moto":

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVERS = ["shoal", "shoal+zc", "moto", "ref", "refmd5", "sink"]
+SERVERS = ["shoal", "moto", "ref", "refmd5", "sink"]
 
 
 def test_loadgen_smoke(tmp_path: Path) -> None:
