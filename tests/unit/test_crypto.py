@@ -144,7 +144,7 @@ def test_ingest_seals_and_hashes_the_plaintext() -> None:
         for i in range(0, len(data), 5000):
             yield data[i:i + 5000]
 
-    got = asyncio.run(ingest(blobs, body(), Expect(seal=KEK.seal)))
+    got, _ = asyncio.run(ingest(blobs, body(), Expect(seal=KEK.seal)))
     assert got.size == len(data) and got.etag == hashlib.md5(data).hexdigest()
     assert len(raw(blobs, got.blob)) == sealed_size(len(data))
     record = ObjectRecord("b", "k", got.size, got.etag, 0.0, ObjectMeta(),

@@ -31,6 +31,7 @@ LANES_MIN_SIZE = 1 << 20  # smaller bodies hash with hashlib: one thread hop few
 # cores; each holds at most one batch.
 IO_THREADS = 16
 T = TypeVar("T")
+R = TypeVar("R")
 _pools: dict[int, ThreadPoolExecutor] = {}  # pid -> pool: a forked child makes its own
 
 CHECKSUM_ALGOS = ("crc32", "crc32c", "crc64nvme", "sha1", "sha256")
@@ -112,8 +113,15 @@ class _Sink:
             self.writer.abort()
 
 
-async def ingest(blobs: BlobStore, body: AsyncIterator[bytes], expect: Expect) -> Ingested:
-    """Write ``body`` to a new committed blob; raises ShoalError (and leaves nothing) on failure."""
+async def ingest(
+    blobs: BlobStore, body: AsyncIterator[bytes], expect: Expect,
+    then: Callable[[Ingested], R] | None = None,
+) -> tuple[Ingested, R | None]:
+    """Write ``body`` to a new committed blob; raises ShoalError (and leaves nothing) on failure.
+
+    ``then`` (when given) runs in the same worker thread right after the blob is committed,
+    with what was ingested, and its result is returned beside it: a caller that records the
+    blob (a metadata write) saves a thread hop. If ``then`` raises, the blob is deleted."""
     kept = set(expect.want) | set(expect.checksums)
     algos = {"md5", "crc64ecma"} | kept
     if expect.sha256_hex:
@@ -125,20 +133,32 @@ async def ingest(blobs: BlobStore, body: AsyncIterator[bytes], expect: Expect) -
         if expect.size is None or expect.size >= BATCH:  # a large body: open the blob now
             await _in_thread(sink.open)
         rest = await _pump(body, sink, expect.max_size)
-        digests = await _in_thread(sink.finish, rest, expect)
+        return await _in_thread(_finish, sink, blobs, rest, expect, kept, then)
     except BaseException:
         if sink.writer is not None:
             await _in_thread(sink.abort)
         raise
+
+
+def _finish(sink: _Sink, blobs: BlobStore, rest: list[bytes], expect: Expect, kept: set[str],
+            then: Callable[[Ingested], R] | None) -> tuple[Ingested, R | None]:
+    digests = sink.finish(rest, expect)
     assert sink.writer is not None
     crc = sink.hashers["crc64ecma"]
-    return Ingested(
+    got = Ingested(
         blob=sink.writer.blob_id,
         size=sink.size,
         md5=digests["md5"],
         checksums={a: _b64(digests[a]) for a in sorted(kept) if a in CHECKSUM_ALGOS},
         crc64ecma=crc.value(),  # type: ignore[attr-defined]
     )
+    if then is None:
+        return got, None
+    try:
+        return got, then(got)
+    except BaseException:
+        blobs.delete([got.blob])
+        raise
 
 
 async def _pump(body: AsyncIterator[bytes], sink: _Sink, max_size: int | None) -> list[bytes]:

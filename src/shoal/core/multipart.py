@@ -106,7 +106,7 @@ class MultipartService:
         if expect.size is not None and expect.size > MAX_PART_SIZE:
             raise ShoalError("EntityTooLarge", ProposedSize=str(expect.size),
                              MaxSizeAllowed=str(MAX_PART_SIZE))
-        got = await ingest(self.blobs, body, expect)
+        got, _ = await ingest(self.blobs, body, expect)
         return await self._record_part(upload, number, got)
 
     async def upload_part_copy(
@@ -124,7 +124,7 @@ class MultipartService:
         else:
             body = read_object(self.blobs, src, rng, src_kek)
             seal = kek.seal if kek is not None else None
-            got = await ingest(self.blobs, body, Expect(want=want, seal=seal))
+            got, _ = await ingest(self.blobs, body, Expect(want=want, seal=seal))
         return await self._record_part(upload, number, got)
 
     async def _record_part(self, upload: Upload, number: int, got: Ingested) -> Part:

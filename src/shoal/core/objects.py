@@ -38,19 +38,24 @@ class ObjectService:
         reading the body look the bucket up first (the handlers do, for its settings)."""
         if when:
             check_write(when, await asyncio.to_thread(self.meta.get_object, bucket, key))
-        got = await ingest(self.blobs, body, expect)
-        return await self._commit(bucket, key, meta, got, owner, when)
+
+        def store(got: Ingested) -> tuple[ObjectRecord, list[str]]:
+            """Runs in the ingest thread, right after the blob is durable (one hop in all)."""
+            record = _record(bucket, key, meta, got, owner)
+            freed = self._put_checked(record, when)
+            if freed:
+                self.blobs.delete(freed)
+            return record, freed
+
+        _, stored = await ingest(self.blobs, body, expect, then=store)
+        assert stored is not None
+        return stored[0]
 
     async def _commit(
         self, bucket: str, key: str, meta: ObjectMeta, got: Ingested, owner: str,
         when: WriteConditions | None = None,
     ) -> ObjectRecord:
-        record = ObjectRecord(
-            bucket=bucket, key=key, size=got.size, etag=got.etag, last_modified=time.time(),
-            meta=meta, segments=[Segment(got.blob, 0, got.size)], owner=owner,
-            checksums=got.checksums, checksum_type="FULL_OBJECT" if got.checksums else None,
-            crc64ecma=got.crc64ecma,
-        )
+        record = _record(bucket, key, meta, got, owner)
         try:
             freed = await asyncio.to_thread(self._put_checked, record, when)
         except BaseException:
@@ -152,7 +157,8 @@ class ObjectService:
         self, src: ObjectRecord, rng: ByteRange | None, want: set[str]
     ) -> Ingested:
         body = self.read(src, rng)
-        return await ingest(self.blobs, body, Expect(want={a for a in want if "-" not in a}))
+        got, _ = await ingest(self.blobs, body, Expect(want={a for a in want if "-" not in a}))
+        return got
 
     async def update_meta(self, bucket: str, key: str, **changes: Any) -> ObjectRecord:
         """Change fields of the object's ObjectMeta (tags, acl...) without touching its bytes."""
@@ -166,6 +172,15 @@ class ObjectService:
             except RetryConflict:
                 continue  # replaced between our read and write: apply to the new one
         raise ShoalError("SlowDown", "The object is being replaced too often; retry.")
+
+
+def _record(bucket: str, key: str, meta: ObjectMeta, got: Ingested, owner: str) -> ObjectRecord:
+    return ObjectRecord(
+        bucket=bucket, key=key, size=got.size, etag=got.etag, last_modified=time.time(),
+        meta=meta, segments=[Segment(got.blob, 0, got.size)], owner=owner,
+        checksums=got.checksums, checksum_type="FULL_OBJECT" if got.checksums else None,
+        crc64ecma=got.crc64ecma,
+    )
 
 
 def check_conditions(cond: Conditions, record: ObjectRecord, *, copy_source: bool = False) -> None:
