@@ -12,6 +12,7 @@ the directories whose entries changed, so the blob survives a crash once ``commi
 from __future__ import annotations
 
 import errno
+import io
 import os
 import re
 import secrets
@@ -63,10 +64,6 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-_DIR_FDS_MAX = 64  # fan-out directories whose fd is kept open for their fsyncs
-
-
 def _unlink(path: str) -> bool:
     try:
         os.unlink(path)
@@ -87,17 +84,16 @@ class FsBlobWriter:
         self._store = store
         self._tmp = os.path.join(store.tmp_dir, blob_id)
         self._final: str | None = None  # set once renamed into blobs/
-        self._fd: int | None = os.open(self._tmp, _CREATE, 0o666)
+        self._file: io.FileIO | None = io.FileIO(self._tmp, "xb")  # O_CREAT|O_EXCL|O_CLOEXEC
         self._state = "open"  # -> committed | failed | aborted
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        fd = self._fd
-        if self._state != "open" or fd is None:
+        if self._state != "open" or self._file is None:
             raise ValueError(f"blob writer is {self._state}")
         view = as_bytes_view(data)
         self._store.check_space(len(view))
         while view:
-            n = os.write(fd, view)  # may write less than asked
+            n = self._file.write(view)  # raw file: may write less than asked
             if not n:
                 raise OSError(f"no progress writing {self._tmp}")
             view = view[n:]
@@ -105,11 +101,10 @@ class FsBlobWriter:
     def commit(self) -> str:
         if self._state == "committed":
             return self.blob_id
-        fd = self._fd
-        if self._state != "open" or fd is None:
+        if self._state != "open" or self._file is None:
             raise ValueError(f"blob writer is {self._state}")
         self._state = "failed"  # until the end; abort() then cleans up whatever exists
-        self._fd = None
+        file, self._file = self._file, None
         try:
             # Rename first, then sync the data and the new entry: the filesystem can then
             # commit both in one journal transaction. Until commit returns no metadata refers
@@ -118,10 +113,10 @@ class FsBlobWriter:
             final = os.path.join(directory, self.blob_id)
             os.rename(self._tmp, final)
             self._final = final
-            os.fdatasync(fd)  # the data, and the size needed to read it back
+            os.fdatasync(file.fileno())  # the data, and the size needed to read it back
         finally:
-            os.close(fd)
-        self._store._fsync_fanout(directory)  # the new entry itself
+            file.close()
+        fsync_dir(directory)  # the new entry itself
         self._state = "committed"
         return self.blob_id
 
@@ -129,9 +124,9 @@ class FsBlobWriter:
         if self._state in ("committed", "aborted"):
             return
         self._state = "aborted"
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
         _unlink(self._tmp)
         if self._final is not None:
             _unlink(self._final)
@@ -149,10 +144,6 @@ class FsBlobStore:
         self.tmp_dir = os.path.join(self.root, "tmp")
         self._lock = threading.Lock()
         self._durable: set[str] = set()  # fan-out dirs whose entry this process has fsynced
-        # Open fds of recent leaf directories, to fsync a new entry without an open and a
-        # close each time; per process (a forked child opens its own).
-        self._dir_fds: dict[str, int] = {}
-        self._dir_fds_pid = os.getpid()
         created = not os.path.isdir(self.root)
         os.makedirs(self.blobs_dir, exist_ok=True)
         os.makedirs(self.tmp_dir, exist_ok=True)
@@ -182,28 +173,6 @@ class FsBlobStore:
             with self._lock:
                 self._durable.add(directory)
         return leaf
-
-    def _fsync_fanout(self, directory: str) -> None:
-        """fsync a leaf directory through a kept fd (the most recent few stay open)."""
-        fds = self._dir_fds
-        fd = fds.get(directory)
-        if fd is None or self._dir_fds_pid != os.getpid():
-            fd = self._open_dir_fd(directory)
-        os.fsync(fd)
-
-    def _open_dir_fd(self, directory: str) -> int:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        with self._lock:
-            if self._dir_fds_pid != os.getpid():  # forked: the inherited fds are the parent's
-                self._dir_fds, self._dir_fds_pid = {}, os.getpid()
-            old = self._dir_fds.get(directory)
-            if old is not None:  # another thread opened it meanwhile
-                os.close(fd)
-                return old
-            while len(self._dir_fds) >= _DIR_FDS_MAX:  # oldest first
-                os.close(self._dir_fds.pop(next(iter(self._dir_fds))))
-            self._dir_fds[directory] = fd
-        return fd
 
     def _path(self, blob_id: str) -> str:
         check_blob_id(blob_id)
