@@ -66,6 +66,7 @@ class Dialect:
     repeat_create_succeeds: ClassVar[bool] = True
     emit_standard_storage_class: ClassVar[bool] = False
     crc64_header: ClassVar[str | None] = None  # COS: x-cos-hash-crc64ecma
+    forbid_overwrite_header: ClassVar[str | None] = None  # COS: x-cos-forbid-overwrite
     # S3 deletes a bucket holding only unfinished uploads (aborting them); COS refuses.
     delete_bucket_aborts_uploads: ClassVar[bool] = True
 

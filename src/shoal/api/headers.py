@@ -294,7 +294,8 @@ def write_conditions(req: Request, d: Dialect, *, delete: bool = False) -> Write
     """If-Match / If-None-Match of a write; for deletes also the match-time/size headers."""
     hdr = req.headers
     cond = WriteConditions(if_match=hdr.get("if-match"),
-                           if_none_match=None if delete else hdr.get("if-none-match"))
+                           if_none_match=None if delete else hdr.get("if-none-match"),
+                           forbid_overwrite=not delete and forbids_overwrite(req, d))
     if delete:
         when = hdr.get(d.h("if-match-last-modified-time"))
         if when is not None:
@@ -307,6 +308,13 @@ def write_conditions(req: Request, d: Dialect, *, delete: bool = False) -> Write
         if size is not None:
             cond.match_size = parse_size(size, d.h("if-match-size"))
     return cond
+
+
+def forbids_overwrite(req: Request, d: Dialect) -> bool:
+    """COS ``x-cos-forbid-overwrite: true``: the write must not replace an existing object
+    (buckets here are never versioned, where COS ignores it)."""
+    name = d.forbid_overwrite_header
+    return name is not None and req.headers.get(name, "").strip().lower() == "true"
 
 
 def parse_size(value: str, name: str) -> int:

@@ -75,9 +75,10 @@ class WriteConditions:
     if_none_match: str | None = None
     match_last_modified: float | None = None
     match_size: int | None = None
+    forbid_overwrite: bool = False  # COS x-cos-forbid-overwrite: true
 
     def __bool__(self) -> bool:
-        return any(
+        return self.forbid_overwrite or any(
             v is not None
             for v in (self.if_match, self.if_none_match, self.match_last_modified,
                       self.match_size)
@@ -86,7 +87,10 @@ class WriteConditions:
 
 def check_write(cond: WriteConditions, current: ObjectRecordLike | None) -> None:
     """Conditional write: If-Match needs an existing object with a matching ETag (absent is
-    NoSuchKey), If-None-Match fails when the object exists and matches (``*`` matches any)."""
+    NoSuchKey), If-None-Match fails when the object exists and matches (``*`` matches any).
+    With ``forbid_overwrite`` an existing object refuses the write (FileAlreadyExists)."""
+    if cond.forbid_overwrite and current is not None:
+        raise ShoalError("FileAlreadyExists")
     if cond.if_match is not None:
         if current is None:
             raise ShoalError("NoSuchKey")

@@ -20,6 +20,7 @@ STATUS: dict[str, int] = {
     "AuthorizationQueryParametersError": 400,
     "BadDigest": 400,
     "BucketAlreadyExists": 409,
+    "FileAlreadyExists": 409,
     "BucketAlreadyOwnedByYou": 409,
     "BucketNotEmpty": 409,
     "EntityTooLarge": 400,
@@ -105,6 +106,7 @@ MESSAGES: dict[str, str] = {
     "upload may have been aborted or completed.",
     "NotImplemented": "A header you provided implies functionality that is not implemented.",
     "PreconditionFailed": "At least one of the pre-conditions you specified did not hold",
+    "FileAlreadyExists": "The object already exists and the request forbids overwriting it.",
     "RequestTimeTooSkewed": "The difference between the request time and the current time is "
     "too large.",
     "SignatureDoesNotMatch": "The request signature we calculated does not match the signature "

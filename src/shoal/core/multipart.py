@@ -39,6 +39,7 @@ class CompleteClaims:
     object_size: int | None = None
     if_match: str | None = None  # conditional write: the object at the key has this ETag
     if_none_match: str | None = None  # "*": there is no object at the key yet
+    forbid_overwrite: bool = False  # COS x-cos-forbid-overwrite: no object at the key yet
 
 
 @dataclass(slots=True)
@@ -191,7 +192,8 @@ class MultipartService:
             raise
         record = assemble(upload, parts)
         check_claims(upload, record, claims)
-        if claims.if_match is not None or claims.if_none_match is not None:
+        if claims.if_match is not None or claims.if_none_match is not None \
+                or claims.forbid_overwrite:
             current = await asyncio.to_thread(self.meta.get_object, upload.bucket, upload.key)
             check_write_conditions(claims, upload.key, current)
         used = {p.number: p.blob for p in parts}
@@ -315,7 +317,10 @@ def check_claims(upload: Upload, record: ObjectRecord, claims: CompleteClaims) -
 
 def check_write_conditions(claims: CompleteClaims, key: str,
                            current: ObjectRecord | None) -> None:
-    """S3 conditional writes on Complete: ``If-None-Match`` (``*`` or ETags) and ``If-Match``."""
+    """S3 conditional writes on Complete: ``If-None-Match`` (``*`` or ETags) and ``If-Match``;
+    COS ``x-cos-forbid-overwrite``."""
+    if claims.forbid_overwrite and current is not None:
+        raise ShoalError("FileAlreadyExists")
     if claims.if_none_match is not None and current is not None:
         refused = {t.strip().strip('"') for t in claims.if_none_match.split(",")}
         if "*" in refused or current.etag in refused:

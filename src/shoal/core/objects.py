@@ -133,9 +133,13 @@ class ObjectService:
     async def copy(
         self, src: ObjectRecord, rng: ByteRange | None, bucket: str, key: str,
         meta: ObjectMeta, owner: str, want: set[str] | None = None,
+        when: WriteConditions | None = None,
     ) -> ObjectRecord:
-        """Copy ``src`` (or a range of it) to bucket/key with ``meta``."""
+        """Copy ``src`` (or a range of it) to bucket/key with ``meta``; ``when`` is checked
+        against the object at the destination before the copy and again before it lands."""
         await self.require_bucket(bucket)
+        if when:
+            check_write(when, await asyncio.to_thread(self.meta.get_object, bucket, key))
         if src.bucket == bucket and src.key == key and rng is None:
             # Same object: only the metadata changes, the bytes stay where they are.
             record = ObjectRecord(
@@ -151,7 +155,7 @@ class ObjectService:
                                  "onto itself; retry.") from exc
             return record
         got = await self.copy_bytes(src, rng, want or set(src.checksums))
-        return await self._commit(bucket, key, meta, got, owner)
+        return await self._commit(bucket, key, meta, got, owner, when)
 
     async def copy_bytes(
         self, src: ObjectRecord, rng: ByteRange | None, want: set[str]

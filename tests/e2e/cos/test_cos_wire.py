@@ -208,3 +208,54 @@ def test_response_header_names_keep_canonical_case(wire: Wire, seed_bucket: str)
     resp = wire.request("HEAD", seed_bucket, "case")
     names = set(resp.headers.keys())  # requests keeps the spelling received
     assert {"ETag", "Last-Modified", "Content-Length", "Content-Type", "Server"} <= names
+
+
+def _code(resp: object) -> tuple[int, str | None]:
+    return resp.status_code, xml(resp).findtext("Code")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("value", ["true", "TRUE"])
+def test_forbid_overwrite_put_and_copy(wire: Wire, seed_bucket: str, value: str) -> None:
+    forbid = {"x-cos-forbid-overwrite": value}
+    wire.request("PUT", seed_bucket, "src key", body=b"copy me")
+    first = wire.request("PUT", seed_bucket, "keep", body=b"first", headers=forbid)
+    assert first.status_code == 200, first.text  # nothing there yet: written
+    again = wire.request("PUT", seed_bucket, "keep", body=b"second", headers=forbid)
+    assert _code(again) == (409, "FileAlreadyExists")
+    copy = wire.request("PUT", seed_bucket, "keep", headers={
+        **forbid, "x-cos-copy-source": f"/{seed_bucket}/src%20key"})
+    assert _code(copy) == (409, "FileAlreadyExists")
+    assert wire.request("GET", seed_bucket, "keep").content == b"first"
+    allowed = wire.request("PUT", seed_bucket, "keep", body=b"third",
+                           headers={"x-cos-forbid-overwrite": "false"})
+    assert allowed.status_code == 200
+    assert wire.request("GET", seed_bucket, "keep").content == b"third"
+    wire.request("DELETE", seed_bucket, "keep")
+
+
+def test_forbid_overwrite_complete(wire: Wire, seed_bucket: str) -> None:
+    def upload(key: str) -> tuple[str, bytes]:
+        started = wire.request("POST", seed_bucket, key, query=[("uploads", "")])
+        upload_id = xml(started).findtext("UploadId") or ""
+        part = wire.request("PUT", seed_bucket, key, body=b"part",
+                            query=[("partNumber", "1"), ("uploadId", upload_id)])
+        etag = part.headers["ETag"]
+        doc = (f"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag>"
+               "</Part></CompleteMultipartUpload>").encode()
+        return upload_id, doc
+
+    forbid = {"x-cos-forbid-overwrite": "true"}
+    upload_id, doc = upload("mp-keep")
+    done = wire.request("POST", seed_bucket, "mp-keep", body=doc, headers=forbid,
+                        query=[("uploadId", upload_id)])
+    assert done.status_code == 200, done.text
+    # A retry of that Complete is the same answer, not a refusal to overwrite itself.
+    retry = wire.request("POST", seed_bucket, "mp-keep", body=doc, headers=forbid,
+                         query=[("uploadId", upload_id)])
+    assert retry.status_code == 200, retry.text
+    second, doc2 = upload("mp-keep")
+    refused = wire.request("POST", seed_bucket, "mp-keep", body=doc2, headers=forbid,
+                           query=[("uploadId", second)])
+    assert _code(refused) == (409, "FileAlreadyExists")
+    wire.request("DELETE", seed_bucket, "mp-keep", query=[("uploadId", second)])
+    wire.request("DELETE", seed_bucket, "mp-keep")

@@ -20,7 +20,13 @@ from ...core.objects import check_conditions
 from .. import xmldoc
 from ..body import expect_for, read_document
 from ..context import Ctx
-from ..headers import conditions, encode_key, object_meta, sse_response_headers
+from ..headers import (
+    conditions,
+    encode_key,
+    forbids_overwrite,
+    object_meta,
+    sse_response_headers,
+)
 from ..response import Response
 from ..sse import customer_key, key_md5, keys, read_kek, stored_kek, write_kek
 from ..xmldoc import E, boolean, iso8601, raw
@@ -201,7 +207,8 @@ def _object_claims(ctx: Ctx) -> CompleteClaims:
     ctype = hdr.get(d.h("checksum-type"))
     return CompleteClaims(sums, ctype.upper() if ctype else None,
                           int(size) if size is not None else None,
-                          if_match=hdr.get("if-match"), if_none_match=hdr.get("if-none-match"))
+                          if_match=hdr.get("if-match"), if_none_match=hdr.get("if-none-match"),
+                          forbid_overwrite=forbids_overwrite(ctx.req, d))
 
 
 async def complete_multipart_upload(ctx: Ctx) -> Response:

@@ -18,6 +18,7 @@ from ..body import expect_for, read_document
 from ..context import Ctx
 from ..headers import (
     conditions,
+    forbids_overwrite,
     object_headers,
     object_meta,
     parse_http_date,
@@ -228,14 +229,17 @@ async def copy_object(ctx: Ctx) -> Response:
                          "storage class, website redirect location or encryption attributes.")
     await apply_bucket_settings(ctx, meta, ctx.bucket)
     kek = await write_kek(ctx, meta)
+    when = WriteConditions(forbid_overwrite=forbids_overwrite(req, d))
     if (src_kek is None and kek is None) or (same and same_kek(src.meta.sse, meta.sse)):
         # Unencrypted, or onto itself under the same key: what the core's copy does is right.
-        record = await ctx.core.objects.copy(src, None, ctx.bucket, ctx.key, meta, ctx.owner)
+        record = await ctx.core.objects.copy(src, None, ctx.bucket, ctx.key, meta, ctx.owner,
+                                             when=when)
     else:
         expect = Expect(want={a for a in src.checksums if "-" not in a},
                         seal=kek.seal if kek is not None else None)
         body = read_object(ctx.core.blobs, src, None, src_kek)
-        record = await ctx.core.objects.put(ctx.bucket, ctx.key, meta, body, expect, ctx.owner)
+        record = await ctx.core.objects.put(ctx.bucket, ctx.key, meta, body, expect, ctx.owner,
+                                            when)
     doc = d.xml("CopyObjectResult", [E("LastModified", iso8601(record.last_modified)),
                                      E("ETag", f'"{record.etag}"')])
     headers = sse_response_headers(meta.sse, d, key_md5(ctx))

@@ -56,6 +56,7 @@ class CosDialect(Dialect):
     max_key_bytes = 850
     consecutive_parts = True
     crc64_header = "x-cos-hash-crc64ecma"
+    forbid_overwrite_header = "x-cos-forbid-overwrite"
     emit_standard_storage_class = False
     # COS refuses to delete a bucket that holds unfinished uploads (BucketNotEmpty).
     delete_bucket_aborts_uploads = False
