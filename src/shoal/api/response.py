@@ -15,6 +15,8 @@ class Response:
     length: int | None = None
     # HEAD responses keep Content-Length but send no body.
     head: bool = False
+    # Send a streamed body as it comes, never read whole first (a paced download).
+    stream: bool = False
 
     @classmethod
     def xml(cls, doc: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:

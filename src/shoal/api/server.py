@@ -183,7 +183,7 @@ class ShoalApp:
                     headers: dict[str, str]) -> None:
         body = resp.body
         if not isinstance(body, bytes) and resp.length is not None and \
-                resp.length <= SMALL_BODY:
+                resp.length <= SMALL_BODY and not resp.stream:
             # Read a small body whole first: one message, and no watcher task for a disconnect.
             body = await _collect(req, body)
         if isinstance(body, bytes):

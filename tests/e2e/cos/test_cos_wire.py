@@ -259,3 +259,23 @@ def test_forbid_overwrite_complete(wire: Wire, seed_bucket: str) -> None:
     assert _code(refused) == (409, "FileAlreadyExists")
     wire.request("DELETE", seed_bucket, "mp-keep", query=[("uploadId", second)])
     wire.request("DELETE", seed_bucket, "mp-keep")
+
+
+def test_traffic_limit_paces_uploads_and_downloads(wire: Wire, seed_bucket: str) -> None:
+    """x-cos-traffic-limit: 819200 bit/s is 100 KiB/s: 200 KiB take about two seconds either
+    way (the lower bound is what pacing guarantees; nothing is asserted about an upper one)."""
+    body = bytes(range(256)) * 800  # 200 KiB
+    limit = {"x-cos-traffic-limit": "819200"}
+    t0 = time.monotonic()
+    put = wire.request("PUT", seed_bucket, "paced", body=body, headers=limit)
+    assert put.status_code == 200, put.text
+    assert time.monotonic() - t0 >= 1.6
+    t0 = time.monotonic()
+    got = wire.request("GET", seed_bucket, "paced", headers=limit)
+    assert (got.status_code, got.content) == (200, body)
+    assert time.monotonic() - t0 >= 1.6
+    part = wire.request("GET", seed_bucket, "paced", headers={**limit, "Range": "bytes=0-102399"})
+    assert (part.status_code, part.content) == (206, body[:102400])
+    bad = wire.request("GET", seed_bucket, "paced", headers={"x-cos-traffic-limit": "100"})
+    assert _code(bad) == (400, "InvalidArgument")
+    wire.request("DELETE", seed_bucket, "paced")

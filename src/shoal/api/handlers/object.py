@@ -26,6 +26,7 @@ from ..headers import (
     sse_response_headers,
     write_conditions,
 )
+from ..pacing import paced
 from ..response import Response
 from ..sse import key_md5, read_kek, same_kek, sse_c_key, write_kek
 from ..xmldoc import E, iso8601, raw
@@ -105,12 +106,18 @@ async def _get_or_head_once(ctx: Ctx, head: bool) -> Response:
         headers.update(response_overrides(req))
     if head or length == 0:
         return Response(status, headers, b"", length=length, head=True)
+    limit = req.state.get("traffic_limit")
     if data is not None:
-        return Response(status, headers, data if rng is None else data[rng.first:rng.last + 1])
+        data = data if rng is None else data[rng.first:rng.last + 1]
+        if limit is None:
+            return Response(status, headers, data)
+        return Response(status, headers, paced(data, limit), length=length, stream=True)
     body = ctx.core.objects.read(record, rng) if kek is None else \
         read_object(ctx.core.blobs, record, rng, kek)
     if isinstance(body, BlobStream):
         await body.prime()
+    if limit is not None:
+        return Response(status, headers, paced(body, limit), length=length, stream=True)
     return Response(status, headers, body, length=length)
 
 

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from ...api.body import counted, declared_length
 from ...api.dialect import Dialect
+from ...api.pacing import paced
 from ...api.request import Request
 from ...api.response import Response
 from ...core.auth import Keyring
@@ -118,6 +119,7 @@ class CosDialect(Dialect):
             raise ShoalError("InvalidArgument", f"x-cos-traffic-limit must be between {lo} and "
                              f"{hi} bit/s", ArgumentName=self.h("traffic-limit"),
                              ArgumentValue=limit)
+        req.state["traffic_limit"] = int(limit)
 
     @staticmethod
     def _setup_body(req: Request) -> None:
@@ -128,6 +130,9 @@ class CosDialect(Dialect):
             raise ShoalError("MissingContentLength")
         req.state["decoded_length"] = length
         req.body = counted(req.raw_stream(), length)
+        limit = req.state.get("traffic_limit")
+        if limit is not None and req.method in ("PUT", "POST"):
+            req.body = paced(req.body, limit)
 
     # -- rendering ------------------------------------------------------------------------
     def new_request_id(self) -> str:
