@@ -307,6 +307,15 @@ def test_cors_rules_and_preflight(s3, server, bucket: str) -> None:  # noqa: ANN
                                     {k.lower(): v for k, v in http_response.headers.items()}))
     client.get_object(Bucket=bucket, Key="obj")
     assert seen.get("access-control-allow-origin") == "b.example"
+    # Errors carry the headers too (a page's script could not read them otherwise); a
+    # preflight's refusal and a non-matching origin do not.
+    missing = requests.get(f"{server.endpoint}/{bucket}/nothing", timeout=10,
+                           headers={"Origin": "c.example"})
+    assert missing.status_code in (403, 404)
+    assert missing.headers.get("Access-Control-Allow-Origin") == "c.example"
+    other = requests.get(f"{server.endpoint}/{bucket}/nothing", timeout=10,
+                         headers={"Origin": "c.elsewhere"})
+    assert "Access-Control-Allow-Origin" not in other.headers
     s3.delete_bucket_cors(Bucket=bucket)
     raises(404, "NoSuchCORSConfiguration", s3.get_bucket_cors, Bucket=bucket)
 

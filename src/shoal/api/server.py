@@ -22,6 +22,7 @@ from .context import Ctx
 from .dialect import Dialect
 from .endpoints import Endpoint
 from .handlers import TABLE
+from .handlers.cors import error_cors_headers
 from .request import Request
 from .response import Response
 from .routing import route
@@ -115,6 +116,7 @@ class ShoalApp:
             resp = await self._handle(req, dialect)
         except ShoalError as err:
             resp = self._error(req, dialect, err)
+            resp.headers.update(await error_cors_headers(self.core, req))
         except Exception as exc:
             if is_storage_full(exc):
                 log.warning("request %s: out of storage space: %s", req.request_id, exc)

@@ -7,9 +7,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from ...core.errors import ShoalError
+from ...core.services import Core
 from .. import cors
 from ..body import read_document
 from ..context import Ctx
+from ..request import Request
 from ..response import Response
 from .bucket_config import ConfigNotFound
 
@@ -81,7 +83,7 @@ def with_cors(handler: Handler) -> Handler:
         resp = await handler(ctx)
         origin = ctx.req.headers.get("origin")
         if origin and ctx.req.bucket:
-            resp.headers.update(await _cors_headers(ctx, origin))
+            resp.headers.update(await cors_headers(ctx.core, ctx.req, origin))
         return resp
 
     wrapped.__name__ = getattr(handler, "__name__", "handler")
@@ -89,11 +91,25 @@ def with_cors(handler: Handler) -> Handler:
     return wrapped
 
 
-async def _cors_headers(ctx: Ctx, origin: str) -> dict[str, str]:
-    bucket = await asyncio.to_thread(ctx.core.meta.get_bucket, ctx.bucket)
+async def cors_headers(core: Core, req: Request, origin: str) -> dict[str, str]:
+    """The headers of the bucket's CORS rule that matches ``origin`` and the method (none when
+    no rule does)."""
+    bucket = await asyncio.to_thread(core.meta.get_bucket, req.bucket)
     rules = bucket.config.get("cors") if bucket is not None else None
     if not rules:
         return {}
-    method = ctx.req.headers.get("access-control-request-method") or ctx.req.method
+    method = req.headers.get("access-control-request-method") or req.method
     rule = cors.match(rules, origin, method)
     return cors.response_headers(rule, origin) if rule is not None else {}
+
+
+async def error_cors_headers(core: Core, req: Request) -> dict[str, str]:
+    """CORS headers for an error answer to an actual (not preflight) request from a browser:
+    like a success, it must carry them for the page's script to read the error."""
+    origin = req.headers.get("origin")
+    if not origin or not req.bucket or req.method == "OPTIONS":
+        return {}
+    try:
+        return await cors_headers(core, req, origin)
+    except ShoalError:
+        return {}
