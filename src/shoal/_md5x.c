@@ -108,6 +108,43 @@ store_le32(uint8_t *p, uint32_t v)
 }
 
 #define ROTL32(x, s) (((x) << (s)) | ((x) >> (32 - (s))))
+
+/* The 64 MD5 steps in order, for both compressions: STEP(f, a, b, c, d, step, word, shift)
+ * in rounds 1, 3 and 4 (f is F, H or I), STEPG(a, b, c, d, step, word, shift) in round 2. */
+#define MD5_STEPS(STEP, STEPG, F, H, I) \
+    STEP(F, a, b, c, d, 0, 0, 7);    STEP(F, d, a, b, c, 1, 1, 12); \
+    STEP(F, c, d, a, b, 2, 2, 17);   STEP(F, b, c, d, a, 3, 3, 22); \
+    STEP(F, a, b, c, d, 4, 4, 7);    STEP(F, d, a, b, c, 5, 5, 12); \
+    STEP(F, c, d, a, b, 6, 6, 17);   STEP(F, b, c, d, a, 7, 7, 22); \
+    STEP(F, a, b, c, d, 8, 8, 7);    STEP(F, d, a, b, c, 9, 9, 12); \
+    STEP(F, c, d, a, b, 10, 10, 17); STEP(F, b, c, d, a, 11, 11, 22); \
+    STEP(F, a, b, c, d, 12, 12, 7);  STEP(F, d, a, b, c, 13, 13, 12); \
+    STEP(F, c, d, a, b, 14, 14, 17); STEP(F, b, c, d, a, 15, 15, 22); \
+    STEPG(a, b, c, d, 16, 1, 5);   STEPG(d, a, b, c, 17, 6, 9); \
+    STEPG(c, d, a, b, 18, 11, 14); STEPG(b, c, d, a, 19, 0, 20); \
+    STEPG(a, b, c, d, 20, 5, 5);   STEPG(d, a, b, c, 21, 10, 9); \
+    STEPG(c, d, a, b, 22, 15, 14); STEPG(b, c, d, a, 23, 4, 20); \
+    STEPG(a, b, c, d, 24, 9, 5);   STEPG(d, a, b, c, 25, 14, 9); \
+    STEPG(c, d, a, b, 26, 3, 14);  STEPG(b, c, d, a, 27, 8, 20); \
+    STEPG(a, b, c, d, 28, 13, 5);  STEPG(d, a, b, c, 29, 2, 9); \
+    STEPG(c, d, a, b, 30, 7, 14);  STEPG(b, c, d, a, 31, 12, 20); \
+    STEP(H, a, b, c, d, 32, 5, 4);   STEP(H, d, a, b, c, 33, 8, 11); \
+    STEP(H, c, d, a, b, 34, 11, 16); STEP(H, b, c, d, a, 35, 14, 23); \
+    STEP(H, a, b, c, d, 36, 1, 4);   STEP(H, d, a, b, c, 37, 4, 11); \
+    STEP(H, c, d, a, b, 38, 7, 16);  STEP(H, b, c, d, a, 39, 10, 23); \
+    STEP(H, a, b, c, d, 40, 13, 4);  STEP(H, d, a, b, c, 41, 0, 11); \
+    STEP(H, c, d, a, b, 42, 3, 16);  STEP(H, b, c, d, a, 43, 6, 23); \
+    STEP(H, a, b, c, d, 44, 9, 4);   STEP(H, d, a, b, c, 45, 12, 11); \
+    STEP(H, c, d, a, b, 46, 15, 16); STEP(H, b, c, d, a, 47, 2, 23); \
+    STEP(I, a, b, c, d, 48, 0, 6);   STEP(I, d, a, b, c, 49, 7, 10); \
+    STEP(I, c, d, a, b, 50, 14, 15); STEP(I, b, c, d, a, 51, 5, 21); \
+    STEP(I, a, b, c, d, 52, 12, 6);  STEP(I, d, a, b, c, 53, 3, 10); \
+    STEP(I, c, d, a, b, 54, 10, 15); STEP(I, b, c, d, a, 55, 1, 21); \
+    STEP(I, a, b, c, d, 56, 8, 6);   STEP(I, d, a, b, c, 57, 15, 10); \
+    STEP(I, c, d, a, b, 58, 6, 15);  STEP(I, b, c, d, a, 59, 13, 21); \
+    STEP(I, a, b, c, d, 60, 4, 6);   STEP(I, d, a, b, c, 61, 11, 10); \
+    STEP(I, c, d, a, b, 62, 2, 15);  STEP(I, b, c, d, a, 63, 9, 21);
+
 #define SF(b, c, d) ((d) ^ ((b) & ((c) ^ (d))))
 #define SH(b, c, d) ((b) ^ ((c) ^ (d)))
 #define SI(b, c, d) ((c) ^ ((b) | ~(d)))
@@ -142,41 +179,7 @@ md5_compress_scalar(uint32_t h[4], const uint8_t *p)
     }
     uint32_t a = h[0], b = h[1], c = h[2], d = h[3];
 
-    SSTEP(SF, a, b, c, d, 0, 0, 7);    SSTEP(SF, d, a, b, c, 1, 1, 12);
-    SSTEP(SF, c, d, a, b, 2, 2, 17);   SSTEP(SF, b, c, d, a, 3, 3, 22);
-    SSTEP(SF, a, b, c, d, 4, 4, 7);    SSTEP(SF, d, a, b, c, 5, 5, 12);
-    SSTEP(SF, c, d, a, b, 6, 6, 17);   SSTEP(SF, b, c, d, a, 7, 7, 22);
-    SSTEP(SF, a, b, c, d, 8, 8, 7);    SSTEP(SF, d, a, b, c, 9, 9, 12);
-    SSTEP(SF, c, d, a, b, 10, 10, 17); SSTEP(SF, b, c, d, a, 11, 11, 22);
-    SSTEP(SF, a, b, c, d, 12, 12, 7);  SSTEP(SF, d, a, b, c, 13, 13, 12);
-    SSTEP(SF, c, d, a, b, 14, 14, 17); SSTEP(SF, b, c, d, a, 15, 15, 22);
-
-    SSTEPG(a, b, c, d, 16, 1, 5);   SSTEPG(d, a, b, c, 17, 6, 9);
-    SSTEPG(c, d, a, b, 18, 11, 14); SSTEPG(b, c, d, a, 19, 0, 20);
-    SSTEPG(a, b, c, d, 20, 5, 5);   SSTEPG(d, a, b, c, 21, 10, 9);
-    SSTEPG(c, d, a, b, 22, 15, 14); SSTEPG(b, c, d, a, 23, 4, 20);
-    SSTEPG(a, b, c, d, 24, 9, 5);   SSTEPG(d, a, b, c, 25, 14, 9);
-    SSTEPG(c, d, a, b, 26, 3, 14);  SSTEPG(b, c, d, a, 27, 8, 20);
-    SSTEPG(a, b, c, d, 28, 13, 5);  SSTEPG(d, a, b, c, 29, 2, 9);
-    SSTEPG(c, d, a, b, 30, 7, 14);  SSTEPG(b, c, d, a, 31, 12, 20);
-
-    SSTEP(SH, a, b, c, d, 32, 5, 4);   SSTEP(SH, d, a, b, c, 33, 8, 11);
-    SSTEP(SH, c, d, a, b, 34, 11, 16); SSTEP(SH, b, c, d, a, 35, 14, 23);
-    SSTEP(SH, a, b, c, d, 36, 1, 4);   SSTEP(SH, d, a, b, c, 37, 4, 11);
-    SSTEP(SH, c, d, a, b, 38, 7, 16);  SSTEP(SH, b, c, d, a, 39, 10, 23);
-    SSTEP(SH, a, b, c, d, 40, 13, 4);  SSTEP(SH, d, a, b, c, 41, 0, 11);
-    SSTEP(SH, c, d, a, b, 42, 3, 16);  SSTEP(SH, b, c, d, a, 43, 6, 23);
-    SSTEP(SH, a, b, c, d, 44, 9, 4);   SSTEP(SH, d, a, b, c, 45, 12, 11);
-    SSTEP(SH, c, d, a, b, 46, 15, 16); SSTEP(SH, b, c, d, a, 47, 2, 23);
-
-    SSTEP(SI, a, b, c, d, 48, 0, 6);   SSTEP(SI, d, a, b, c, 49, 7, 10);
-    SSTEP(SI, c, d, a, b, 50, 14, 15); SSTEP(SI, b, c, d, a, 51, 5, 21);
-    SSTEP(SI, a, b, c, d, 52, 12, 6);  SSTEP(SI, d, a, b, c, 53, 3, 10);
-    SSTEP(SI, c, d, a, b, 54, 10, 15); SSTEP(SI, b, c, d, a, 55, 1, 21);
-    SSTEP(SI, a, b, c, d, 56, 8, 6);   SSTEP(SI, d, a, b, c, 57, 15, 10);
-    SSTEP(SI, c, d, a, b, 58, 6, 15);  SSTEP(SI, b, c, d, a, 59, 13, 21);
-    SSTEP(SI, a, b, c, d, 60, 4, 6);   SSTEP(SI, d, a, b, c, 61, 11, 10);
-    SSTEP(SI, c, d, a, b, 62, 2, 15);  SSTEP(SI, b, c, d, a, 63, 9, 21);
+    MD5_STEPS(SSTEP, SSTEPG, SF, SH, SI);
 
     h[0] += a;
     h[1] += b;
@@ -281,41 +284,7 @@ md5_compress_avx2(uint32_t st[4][MAX_LANES], const uint8_t *const p[MAX_LANES])
     const __m256i d0 = _mm256_load_si256((const __m256i *)(const void *)st[3]);
     __m256i a = a0, b = b0, c = c0, d = d0;
 
-    VSTEP(VF, a, b, c, d, 0, 0, 7);    VSTEP(VF, d, a, b, c, 1, 1, 12);
-    VSTEP(VF, c, d, a, b, 2, 2, 17);   VSTEP(VF, b, c, d, a, 3, 3, 22);
-    VSTEP(VF, a, b, c, d, 4, 4, 7);    VSTEP(VF, d, a, b, c, 5, 5, 12);
-    VSTEP(VF, c, d, a, b, 6, 6, 17);   VSTEP(VF, b, c, d, a, 7, 7, 22);
-    VSTEP(VF, a, b, c, d, 8, 8, 7);    VSTEP(VF, d, a, b, c, 9, 9, 12);
-    VSTEP(VF, c, d, a, b, 10, 10, 17); VSTEP(VF, b, c, d, a, 11, 11, 22);
-    VSTEP(VF, a, b, c, d, 12, 12, 7);  VSTEP(VF, d, a, b, c, 13, 13, 12);
-    VSTEP(VF, c, d, a, b, 14, 14, 17); VSTEP(VF, b, c, d, a, 15, 15, 22);
-
-    VSTEPG(a, b, c, d, 16, 1, 5);   VSTEPG(d, a, b, c, 17, 6, 9);
-    VSTEPG(c, d, a, b, 18, 11, 14); VSTEPG(b, c, d, a, 19, 0, 20);
-    VSTEPG(a, b, c, d, 20, 5, 5);   VSTEPG(d, a, b, c, 21, 10, 9);
-    VSTEPG(c, d, a, b, 22, 15, 14); VSTEPG(b, c, d, a, 23, 4, 20);
-    VSTEPG(a, b, c, d, 24, 9, 5);   VSTEPG(d, a, b, c, 25, 14, 9);
-    VSTEPG(c, d, a, b, 26, 3, 14);  VSTEPG(b, c, d, a, 27, 8, 20);
-    VSTEPG(a, b, c, d, 28, 13, 5);  VSTEPG(d, a, b, c, 29, 2, 9);
-    VSTEPG(c, d, a, b, 30, 7, 14);  VSTEPG(b, c, d, a, 31, 12, 20);
-
-    VSTEP(VH, a, b, c, d, 32, 5, 4);   VSTEP(VH, d, a, b, c, 33, 8, 11);
-    VSTEP(VH, c, d, a, b, 34, 11, 16); VSTEP(VH, b, c, d, a, 35, 14, 23);
-    VSTEP(VH, a, b, c, d, 36, 1, 4);   VSTEP(VH, d, a, b, c, 37, 4, 11);
-    VSTEP(VH, c, d, a, b, 38, 7, 16);  VSTEP(VH, b, c, d, a, 39, 10, 23);
-    VSTEP(VH, a, b, c, d, 40, 13, 4);  VSTEP(VH, d, a, b, c, 41, 0, 11);
-    VSTEP(VH, c, d, a, b, 42, 3, 16);  VSTEP(VH, b, c, d, a, 43, 6, 23);
-    VSTEP(VH, a, b, c, d, 44, 9, 4);   VSTEP(VH, d, a, b, c, 45, 12, 11);
-    VSTEP(VH, c, d, a, b, 46, 15, 16); VSTEP(VH, b, c, d, a, 47, 2, 23);
-
-    VSTEP(VI, a, b, c, d, 48, 0, 6);   VSTEP(VI, d, a, b, c, 49, 7, 10);
-    VSTEP(VI, c, d, a, b, 50, 14, 15); VSTEP(VI, b, c, d, a, 51, 5, 21);
-    VSTEP(VI, a, b, c, d, 52, 12, 6);  VSTEP(VI, d, a, b, c, 53, 3, 10);
-    VSTEP(VI, c, d, a, b, 54, 10, 15); VSTEP(VI, b, c, d, a, 55, 1, 21);
-    VSTEP(VI, a, b, c, d, 56, 8, 6);   VSTEP(VI, d, a, b, c, 57, 15, 10);
-    VSTEP(VI, c, d, a, b, 58, 6, 15);  VSTEP(VI, b, c, d, a, 59, 13, 21);
-    VSTEP(VI, a, b, c, d, 60, 4, 6);   VSTEP(VI, d, a, b, c, 61, 11, 10);
-    VSTEP(VI, c, d, a, b, 62, 2, 15);  VSTEP(VI, b, c, d, a, 63, 9, 21);
+    MD5_STEPS(VSTEP, VSTEPG, VF, VH, VI);
 
     _mm256_store_si256((__m256i *)(void *)st[0], VADD(a, a0));
     _mm256_store_si256((__m256i *)(void *)st[1], VADD(b, b0));

@@ -12,7 +12,7 @@ from .errors import RetryConflict, ShoalError
 from .ingest import Expect, Ingested, ingest
 from .model import ByteRange, ObjectMeta, ObjectRecord, Segment
 from .ports import BlobStore, MetaStore
-from .reader import CHUNK, BlobGone, Extent, extents, stream
+from .reader import CHUNK, Extent, extents, read_whole, stream
 
 
 class ObjectService:
@@ -96,16 +96,7 @@ class ObjectService:
         if record.meta.sse or len(record.segments) != 1 or record.size > CHUNK:
             return record, None
         seg = record.segments[0]
-        try:
-            f = self.blobs.open(seg.blob)
-        except FileNotFoundError as exc:
-            raise BlobGone(seg.blob) from exc
-        with f:
-            f.seek(seg.offset)
-            data = f.read(seg.length)
-        if len(data) != seg.length:
-            raise ShoalError("InternalError", "Object data is truncated")
-        return record, data
+        return record, read_whole(self.blobs, Extent(seg.blob, seg.offset, seg.length))
 
     def read(self, record: ObjectRecord, rng: ByteRange | None) -> AsyncIterator[bytes]:
         return stream(self.blobs, extents(record, rng))

@@ -102,17 +102,7 @@ class _Blobs:
         self.opened.clear()
 
     def read_whole(self, ext: Extent) -> bytes:
-        """Open, read and close at once: the body is this one extent."""
-        try:
-            f = self.blobs.open(ext.blob)
-        except FileNotFoundError as exc:
-            raise BlobGone(ext.blob) from exc
-        with f:
-            f.seek(ext.offset)
-            data = f.read(ext.length)
-        if len(data) != ext.length:
-            raise ShoalError("InternalError", "Object data is truncated")
-        return data
+        return read_whole(self.blobs, ext)
 
     def open_ahead(self, blob_ids: list[str]) -> None:
         """Open these blobs now: a file open before the response starts stays readable even
@@ -124,6 +114,20 @@ class _Blobs:
         except FileNotFoundError as exc:
             self.close_all()
             raise BlobGone(blob) from exc
+
+
+def read_whole(blobs: BlobStore, ext: Extent) -> bytes:
+    """Open, read and close at once (runs in a worker thread); BlobGone if the blob is gone."""
+    try:
+        f = blobs.open(ext.blob)
+    except FileNotFoundError as exc:
+        raise BlobGone(ext.blob) from exc
+    with f:
+        f.seek(ext.offset)
+        data = f.read(ext.length)
+    if len(data) != ext.length:
+        raise ShoalError("InternalError", "Object data is truncated")
+    return data
 
 
 class BlobGone(Exception):
