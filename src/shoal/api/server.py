@@ -53,24 +53,49 @@ async def _send_files(send: Any, req: Request, body: BlobStream) -> None:
     """The body's blob files through the server's zero-copy send (ASGI "zerocopysend"):
     the kernel moves the bytes from the page cache to the socket, the event loop copies
     nothing. The files are opened, size-checked and closed in threads."""
+    async with _streaming(req, body) as gone, contextlib.aclosing(body.files()) as files:
+        async for f, offset, count in files:
+            try:
+                if gone.done():  # the client left: stop sending
+                    return
+                await send({"type": ZERO_COPY, "file": f, "offset": offset, "count": count,
+                            "more_body": True})
+            finally:
+                await asyncio.to_thread(f.close)
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _send_chunks(send: Any, req: Request, body: AsyncIterator[bytes],
+                       length: int | None) -> None:
+    """A streamed body, chunk by chunk (the last one ends the response when its length is
+    known); stops reading the object once the client has gone."""
+    left = length
+    async with _streaming(req, body) as gone:
+        async for chunk in body:
+            if gone.done():  # the client left: stop reading the object
+                return
+            if left is not None:
+                left -= len(chunk)
+                if left == 0:  # the last chunk ends the response: one message less
+                    await send({"type": "http.response.body", "body": chunk})
+                    return
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+@contextlib.asynccontextmanager
+async def _streaming(req: Request, body: object) -> AsyncIterator[asyncio.Future[None]]:
+    """While a response body is sent: a future that is done once the client has gone; a
+    failure of the body is logged; the body is closed at the end whatever happened."""
     gone = asyncio.ensure_future(_disconnected(req.receive))
     try:
-        async with contextlib.aclosing(body.files()) as files:
-            async for f, offset, count in files:
-                try:
-                    if gone.done():  # the client left: stop sending
-                        return
-                    await send({"type": ZERO_COPY, "file": f, "offset": offset, "count": count,
-                                "more_body": True})
-                finally:
-                    await asyncio.to_thread(f.close)
+        yield gone
     except Exception:
         log.exception("request %s: body stream failed", req.request_id)
         raise
     finally:
         gone.cancel()
         await _aclose(body)
-    await send({"type": "http.response.body", "body": b""})
 
 
 async def _collect(req: Request, body: AsyncIterator[bytes]) -> bytes:
@@ -203,25 +228,7 @@ class ShoalApp:
                 and body.on_files:
             await _send_files(send, req, body)
             return
-        gone = asyncio.ensure_future(_disconnected(req.receive))
-        left = resp.length
-        try:
-            async for chunk in body:
-                if gone.done():  # the client left: stop reading the object
-                    return
-                if left is not None:
-                    left -= len(chunk)
-                    if left == 0:  # the last chunk ends the response: one message less
-                        await send({"type": "http.response.body", "body": chunk})
-                        return
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except Exception:
-            log.exception("request %s: body stream failed", req.request_id)
-            raise
-        finally:
-            gone.cancel()
-            await _aclose(body)
-        await send({"type": "http.response.body", "body": b""})
+        await _send_chunks(send, req, body, resp.length)
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:

@@ -73,27 +73,28 @@ class ObjectService:
         return self.meta.put_object(record)
 
     async def head(self, bucket: str, key: str) -> ObjectRecord:
-        record = await asyncio.to_thread(self.meta.get_object, bucket, key)
-        if record is None:
-            await self.require_bucket(bucket)
-            raise ShoalError("NoSuchKey", Key=key)
-        return record
+        return (await self.head_with_body(bucket, key, body=False))[0]
 
-    async def head_with_body(self, bucket: str, key: str) -> tuple[ObjectRecord, bytes | None]:
-        """The object's record and, when the object is small (one read), unencrypted and in
-        one blob, its bytes, read in the same thread hop: a small GET then costs one hop.
-        Raises BlobGone when the blob was freed after the lookup (the object was replaced)."""
-        got = await asyncio.to_thread(self._head_with_body, bucket, key)
+    async def head_with_body(
+        self, bucket: str, key: str, body: bool = True
+    ) -> tuple[ObjectRecord, bytes | None]:
+        """The object's record and (with ``body``), when the object is small (one read),
+        unencrypted and in one blob, its bytes, read in the same thread hop: a small GET then
+        costs one hop. Raises BlobGone when the blob was freed after the lookup (the object
+        was replaced)."""
+        got = await asyncio.to_thread(self._head_with_body, bucket, key, body)
         if got is None:
             await self.require_bucket(bucket)
             raise ShoalError("NoSuchKey", Key=key)
         return got
 
-    def _head_with_body(self, bucket: str, key: str) -> tuple[ObjectRecord, bytes | None] | None:
+    def _head_with_body(
+        self, bucket: str, key: str, body: bool
+    ) -> tuple[ObjectRecord, bytes | None] | None:
         record = self.meta.get_object(bucket, key)
         if record is None:
             return None
-        if record.meta.sse or len(record.segments) != 1 or record.size > CHUNK:
+        if not body or record.meta.sse or len(record.segments) != 1 or record.size > CHUNK:
             return record, None
         seg = record.segments[0]
         return record, read_whole(self.blobs, Extent(seg.blob, seg.offset, seg.length))

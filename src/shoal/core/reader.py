@@ -101,9 +101,6 @@ class _Blobs:
             f.close()
         self.opened.clear()
 
-    def read_whole(self, ext: Extent) -> bytes:
-        return read_whole(self.blobs, ext)
-
     def open_ahead(self, blob_ids: list[str]) -> None:
         """Open these blobs now: a file open before the response starts stays readable even
         if a later write of the key frees the blob (an unlinked file keeps its data)."""
@@ -160,7 +157,7 @@ class BlobStream:
         raises BlobGone if the object changed since its metadata was read. A body of one read
         (an extent of at most CHUNK bytes) is read whole right away, in the same thread hop."""
         if len(self.parts) == 1 and self.parts[0].length <= CHUNK:
-            self._whole = await asyncio.to_thread(self._files.read_whole, self.parts[0])
+            self._whole = await asyncio.to_thread(read_whole, self.blobs, self.parts[0])
             self._read_whole = True
             return
         blob_ids = list(dict.fromkeys(ext.blob for ext in self.parts))[:OPEN_AHEAD_MAX]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from xml.etree.ElementTree import Element
 
@@ -106,17 +107,16 @@ async def _get_or_head_once(ctx: Ctx, head: bool) -> Response:
         headers.update(response_overrides(req))
     if head or length == 0:
         return Response(status, headers, b"", length=length, head=True)
-    limit = req.state.get("traffic_limit")
+    body: bytes | AsyncIterator[bytes]
     if data is not None:
-        data = data if rng is None else data[rng.first:rng.last + 1]
-        if limit is None:
-            return Response(status, headers, data)
-        return Response(status, headers, paced(data, limit), length=length, stream=True)
-    body = ctx.core.objects.read(record, rng) if kek is None else \
-        read_object(ctx.core.blobs, record, rng, kek)
-    if isinstance(body, BlobStream):
-        await body.prime()
-    if limit is not None:
+        body = data if rng is None else data[rng.first:rng.last + 1]
+    else:
+        body = ctx.core.objects.read(record, rng) if kek is None else \
+            read_object(ctx.core.blobs, record, rng, kek)
+        if isinstance(body, BlobStream):
+            await body.prime()
+    limit = req.state.get("traffic_limit")
+    if limit is not None:  # COS x-cos-traffic-limit
         return Response(status, headers, paced(body, limit), length=length, stream=True)
     return Response(status, headers, body, length=length)
 
