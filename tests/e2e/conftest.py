@@ -13,11 +13,8 @@ from botocore.config import Config as BotoConfig
 from .server import (
     ACCESS_KEY,
     SECRET_KEY,
-    SEED_KMS_KEY_ID,
     LiveServer,
-    kms_create,
-    remove,
-    temp_data_dir,
+    seeded_server,
 )
 
 _counter = itertools.count()
@@ -25,14 +22,9 @@ _counter = itertools.count()
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[LiveServer]:
-    data = temp_data_dir()
-    srv = LiveServer(data_dir=data, workers=int(os.environ.get("SHOAL_TEST_WORKERS", "1")),
-                     extra_args=["--domain", "localhost", "--allow-insecure-ssec"])
-    srv.start()
-    kms_create(data, SEED_KMS_KEY_ID)
-    yield srv
-    srv.stop()
-    remove(data)
+    with seeded_server(["--domain", "localhost", "--allow-insecure-ssec"],
+                       workers=int(os.environ.get("SHOAL_TEST_WORKERS", "1"))) as srv:
+        yield srv
 
 
 def make_client(endpoint: str, **config: object) -> object:

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import requests
@@ -98,3 +100,18 @@ def temp_data_dir() -> str:
 
 def remove(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+@contextmanager
+def seeded_server(extra_args: list[str], workers: int = 1) -> Iterator[LiveServer]:
+    """A running Shoal on a fresh data dir with the seed KMS key; removed on exit (the
+    session-wide servers of the S3 and COS suites)."""
+    data = temp_data_dir()
+    srv = LiveServer(data_dir=data, workers=workers, extra_args=extra_args)
+    srv.start()
+    kms_create(data, SEED_KMS_KEY_ID)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        remove(data)

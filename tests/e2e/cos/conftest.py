@@ -13,11 +13,8 @@ from ..conftest import make_client
 from ..server import (
     ACCESS_KEY,
     SECRET_KEY,
-    SEED_KMS_KEY_ID,
     LiveServer,
-    kms_create,
-    remove,
-    temp_data_dir,
+    seeded_server,
 )
 from .wire import REGION, Wire
 
@@ -26,14 +23,9 @@ _counter = itertools.count()
 
 @pytest.fixture(scope="session")
 def cos_server() -> Iterator[LiveServer]:
-    data = temp_data_dir()
-    srv = LiveServer(data_dir=data, extra_args=["--cos-domain", "cos.local",
-                                                "--domain", "localhost", "--allow-insecure-ssec"])
-    srv.start()
-    kms_create(data, SEED_KMS_KEY_ID)
-    yield srv
-    srv.stop()
-    remove(data)
+    with seeded_server(["--cos-domain", "cos.local", "--domain", "localhost",
+                        "--allow-insecure-ssec"]) as srv:
+        yield srv
 
 
 def make_cos(port: int, secret_key: str = SECRET_KEY) -> CosS3Client:
