@@ -16,6 +16,10 @@ import errno
 # Default HTTP status per code, in the S3 dialect. Dialects may override.
 STATUS: dict[str, int] = {
     "AccessDenied": 403,
+    "AccessForbidden": 403,  # a CORS preflight no rule allows
+    "NoSuchCORSConfiguration": 404,
+    "NoSuchPublicAccessBlockConfiguration": 404,
+    "ServerSideEncryptionConfigurationNotFoundError": 404,
     "AuthorizationHeaderMalformed": 400,
     "AuthorizationQueryParametersError": 400,
     "BadDigest": 400,

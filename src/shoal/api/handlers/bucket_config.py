@@ -18,16 +18,6 @@ from ..xmldoc import E, raw
 MAX_BUCKET_TAGS = 50
 
 
-class ConfigNotFound(ShoalError):
-    """A configuration section that was never set: 404 with the section's own code.
-
-    (Until core.errors.STATUS lists these codes, the status is fixed here.)"""
-
-    @property
-    def status(self) -> int:
-        return 404
-
-
 # -- tagging -----------------------------------------------------------------------------------
 
 
@@ -80,7 +70,7 @@ async def get_bucket_encryption(ctx: Ctx) -> Response:
     bucket = await ctx.core.buckets.get(ctx.bucket)
     enc = bucket.config.get("encryption")
     if not enc:
-        raise ConfigNotFound("ServerSideEncryptionConfigurationNotFoundError",
+        raise ShoalError("ServerSideEncryptionConfigurationNotFoundError",
                              "The server side encryption configuration was not found",
                              BucketName=ctx.bucket)
     default = E("SSEAlgorithm", enc["algorithm"]) + E("KMSMasterKeyID", enc.get("kms_key_id"))
@@ -137,7 +127,7 @@ async def get_public_access_block(ctx: Ctx) -> Response:
     bucket = await ctx.core.buckets.get(ctx.bucket)
     pab = bucket.config.get("public_access_block")
     if pab is None:
-        raise ConfigNotFound("NoSuchPublicAccessBlockConfiguration", "The public access block "
+        raise ShoalError("NoSuchPublicAccessBlockConfiguration", "The public access block "
                              "configuration was not found", BucketName=ctx.bucket)
     parts = [E(wire, xmldoc.boolean(bool(pab.get(name)))) for wire, name in _PAB_FIELDS]
     return Response.xml(ctx.d.xml("PublicAccessBlockConfiguration", parts))

@@ -13,27 +13,16 @@ from ..body import read_document
 from ..context import Ctx
 from ..request import Request
 from ..response import Response
-from .bucket_config import ConfigNotFound
 
 Handler = Callable[[Ctx], Awaitable[Response]]
 
-
-class CorsForbidden(ShoalError):
-    """A preflight no rule allows: 403 AccessForbidden."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__("AccessForbidden", message)
-
-    @property
-    def status(self) -> int:
-        return 403
 
 
 async def get_bucket_cors(ctx: Ctx) -> Response:
     bucket = await ctx.core.buckets.get(ctx.bucket)
     rules = bucket.config.get("cors")
     if not rules:
-        raise ConfigNotFound("NoSuchCORSConfiguration", "The CORS configuration does not exist",
+        raise ShoalError("NoSuchCORSConfiguration", "The CORS configuration does not exist",
                              BucketName=ctx.bucket)
     return Response.xml(ctx.d.xml("CORSConfiguration", cors.render(rules)))
 
@@ -64,14 +53,14 @@ async def preflight(ctx: Ctx) -> Response:
     bucket = await ctx.core.buckets.get(ctx.bucket)
     rules = bucket.config.get("cors")
     if not rules:
-        raise CorsForbidden("CORSResponse: CORS is not enabled for this bucket.")
+        raise ShoalError("AccessForbidden", "CORSResponse: CORS is not enabled for this bucket.")
     wanted = _requested_headers(ctx)
     rule = cors.match(rules, origin, method, wanted)
     if rule is None:
-        raise CorsForbidden("CORSResponse: This CORS request is not allowed. This is usually "
-                            "because the evalution of Origin, request method / "
-                            "Access-Control-Request-Method or Access-Control-Request-Headers "
-                            "are not whitelisted by the resource's CORS spec.")
+        raise ShoalError("AccessForbidden", "CORSResponse: This CORS request is not allowed. "
+                         "This is usually because the evalution of Origin, request method / "
+                         "Access-Control-Request-Method or Access-Control-Request-Headers are "
+                         "not whitelisted by the resource's CORS spec.")
     return Response.empty(200, cors.response_headers(rule, origin, preflight=True,
                                                      requested_headers=wanted))
 
