@@ -59,6 +59,9 @@ def dialects(config: Config) -> list[Dialect]:
             S3Dialect(config.domains, config.s3_min_part_size)]
 
 
+GC_GEN0 = 20_000
+
+
 def build(config: Config) -> ShoalApp:
     os.makedirs(config.data_dir, exist_ok=True)
     meta = open_meta(config)
@@ -77,4 +80,8 @@ def create_app() -> ShoalApp:
     # collection pass that requests trigger.
     gc.collect()
     gc.freeze()
+    # A request allocates a few hundred container objects, nearly all freed by reference
+    # counting when it ends; with the default threshold (700) the collector ran every couple
+    # of requests and traversed the objects of every request in flight.
+    gc.set_threshold(GC_GEN0, *gc.get_threshold()[1:])
     return app

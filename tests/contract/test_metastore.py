@@ -174,6 +174,42 @@ def test_list_and_update_buckets(store: MetaStore) -> None:
     assert codes(exc) == "NoSuchBucket"
 
 
+def test_bucket_epoch_moves_with_every_bucket_change(store: MetaStore) -> None:
+    epoch = store.bucket_epoch
+    if epoch() is None:
+        pytest.skip("this store caches no buckets")
+    seen = [epoch()]
+    store.put_object(rec("k"))  # objects do not touch it
+    store.get_bucket("bkt")
+    assert epoch() == seen[-1]
+    for change in (
+        lambda: store.create_bucket(Bucket("other", "bob", 2.0)),
+        lambda: store.update_bucket(Bucket("other", "bob", 2.0, config={"cors": []})),
+        lambda: store.delete_bucket("other"),
+    ):
+        change()
+        assert epoch() not in seen
+        seen.append(epoch())
+    # What changes nothing leaves it: a repeated create, a delete refused as not empty.
+    assert store.create_bucket(Bucket("bkt", "bob", 3.0)) is not None
+    assert store.delete_bucket("bkt") is False
+    assert epoch() == seen[-1]
+
+
+def test_bucket_epoch_is_shared_by_stores_on_one_file(tmp_path: Path) -> None:
+    one = SqliteMetaStore(str(tmp_path / "meta.db"))
+    two = SqliteMetaStore(str(tmp_path / "meta.db"))
+    try:
+        before = one.bucket_epoch()
+        assert two.bucket_epoch() == before
+        two.create_bucket(Bucket("bkt", "alice", 1.0))
+        assert one.bucket_epoch() != before
+        assert one.bucket_epoch() == two.bucket_epoch()
+    finally:
+        one.close()
+        two.close()
+
+
 def test_delete_bucket(store: MetaStore) -> None:
     with pytest.raises(ShoalError) as exc:
         store.delete_bucket("nope")

@@ -52,7 +52,7 @@ async def authorize(ctx: Ctx) -> None:
         if who.anonymous:
             raise ShoalError("AccessDenied")
         return  # anyone authenticated; ListBuckets shows the caller's own
-    bucket = await asyncio.to_thread(ctx.core.meta.get_bucket, ctx.bucket)
+    bucket = await ctx.core.buckets.lookup(ctx.bucket)
     if bucket is None:
         return
     if ctx.endpoint in _TAGGING:
@@ -102,7 +102,7 @@ async def _check_copy_source(ctx: Ctx) -> None:
     if header is None:
         return
     src_bucket, src_key, _ = ctx.d.copy_source(header)
-    bucket = await asyncio.to_thread(ctx.core.meta.get_bucket, src_bucket)
+    bucket = await ctx.core.buckets.lookup(src_bucket)
     if bucket is not None:
         await _check_object(ctx, bucket, src_key, "READ")
 
@@ -113,6 +113,6 @@ async def _check_expected_owner(ctx: Ctx) -> None:
     expected = ctx.req.headers.get(ctx.d.h("expected-bucket-owner"))
     if expected is None or not ctx.req.bucket:
         return
-    bucket = await asyncio.to_thread(ctx.core.meta.get_bucket, ctx.req.bucket)
+    bucket = await ctx.core.buckets.lookup(ctx.req.bucket)
     if bucket is not None and bucket.owner != expected:
         raise ShoalError("AccessDenied")

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from email.utils import formatdate
 from typing import Any, ClassVar
 
+from ..core import process
 from ..core.auth import Keyring
 from ..core.errors import ShoalError
 from . import xmldoc
@@ -26,7 +27,7 @@ _date: list[Any] = [0, ""]  # the second and its HTTP date, formatted once a sec
 def _request_id() -> str:
     """16 upper-case hex digits, unique per server without a system call per request: six
     random ones drawn once per process, then a counter."""
-    pid = os.getpid()
+    pid = process.pid()
     entry = _ids.get(pid)
     if entry is None:
         entry = _ids[pid] = (os.urandom(3).hex().upper(), itertools.count())

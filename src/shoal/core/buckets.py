@@ -37,9 +37,36 @@ def check_bucket_name(name: str) -> None:
         raise ShoalError("InvalidBucketName", BucketName=name)
 
 
+CACHE_MAX = 10_000  # buckets kept by the lookup cache before it starts over
+
+
 class BucketService:
     def __init__(self, meta: MetaStore) -> None:
         self.meta = meta
+        self._cache: dict[str, Bucket] = {}
+        self._epoch: int | None = None  # the store's bucket epoch the cache was filled under
+
+    async def lookup(self, name: str) -> Bucket | None:
+        """The bucket, or None. Nearly every request reads its bucket (settings, ACL, CORS):
+        while the store's bucket epoch is unchanged (no bucket was created, changed or
+        deleted by any process) the answer comes from memory, without a thread hop."""
+        epoch = self.meta.bucket_epoch()
+        if epoch is not None:
+            if epoch == self._epoch:
+                hit = self._cache.get(name)
+                if hit is not None:
+                    return hit
+            else:
+                self._cache.clear()
+                self._epoch = epoch
+        bucket = await asyncio.to_thread(self.meta.get_bucket, name)
+        # Filled under the epoch read before the store was: a change committed meanwhile has
+        # moved the epoch on, and the next lookup starts over.
+        if bucket is not None and epoch is not None and epoch == self._epoch:
+            if len(self._cache) >= CACHE_MAX:
+                self._cache.clear()
+            self._cache[name] = bucket
+        return bucket
 
     async def create(
         self, name: str, owner: str, region: str, acl: dict[str, Any] | None = None,
@@ -63,7 +90,7 @@ class BucketService:
         raise ShoalError("BucketAlreadyOwnedByYou", BucketName=name)
 
     async def get(self, name: str) -> Bucket:
-        bucket = await asyncio.to_thread(self.meta.get_bucket, name)
+        bucket = await self.lookup(name)
         if bucket is None:
             raise ShoalError("NoSuchBucket", BucketName=name)
         return bucket

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from . import md5lanes
+from . import md5lanes, process
 from .errors import ShoalError
 from .hashing import Hasher, make_hasher
 from .md5lanes import LaneMd5
@@ -233,7 +232,7 @@ def _b64(d: bytes) -> str:
 
 def _in_thread(fn: Callable[..., T], *args: object) -> asyncio.Future[T]:
     """Run blocking blob I/O (writes, fsyncs) in this process's ingest pool."""
-    pool = _pools.get(os.getpid())
+    pool = _pools.get(process.pid())
     if pool is None:
-        pool = _pools[os.getpid()] = ThreadPoolExecutor(IO_THREADS, "shoal-ingest")
+        pool = _pools[process.pid()] = ThreadPoolExecutor(IO_THREADS, "shoal-ingest")
     return asyncio.get_running_loop().run_in_executor(pool, fn, *args)

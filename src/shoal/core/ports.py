@@ -34,6 +34,12 @@ class MetaStore(Protocol):
         """Delete if it has no objects and no uploads (atomically). False if not empty.
         Raises ShoalError("NoSuchBucket") when missing."""
 
+    def bucket_epoch(self) -> int | None:
+        """A number that changes (after the commit) whenever a bucket is created, changed or
+        deleted by any process sharing the store; read without I/O, so it may be called on the
+        event loop. Buckets read while it keeps its value may be served from a cache. None
+        when the store cannot tell: then every lookup reads the store."""
+
     # -- objects ---------------------------------------------------------------------------
     def get_object(self, bucket: str, key: str) -> ObjectRecord | None: ...
 

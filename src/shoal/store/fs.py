@@ -20,6 +20,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from ..core import process
+
 _BLOB_ID = re.compile(r"[0-9a-f]{32}")
 _FANOUT = re.compile(r"[0-9a-f]{2}")
 # Free space kept for the metadata store (SQLite on the same disk needs room even to delete):
@@ -36,7 +38,7 @@ def new_blob_id() -> str:
     (``blobs/ab/cd``). A process keeps one prefix for ``SLOT_BLOBS`` blobs before drawing
     another, so that a run of small writes finds its directory made (and durable) already
     instead of creating one, and fsyncing its parent, for nearly every blob."""
-    pid = os.getpid()
+    pid = process.pid()
     if _slot[0] != pid or _slot[2] <= 0:
         _slot[:] = [pid, secrets.token_hex(2), SLOT_BLOBS]
     _slot[2] -= 1

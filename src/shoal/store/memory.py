@@ -44,6 +44,7 @@ class MemoryMetaStore(MemoryAccounts, MemoryKms):
         self._keys: dict[str, list[str]] = {}  # bucket -> sorted keys
         self._uploads: dict[str, Upload] = {}
         self._parts: dict[str, dict[int, Part]] = {}  # upload id -> number -> part
+        self._epoch = 0  # counts bucket changes
         self._init_accounts()
 
     # -- buckets ----------------------------------------------------------------------------
@@ -54,6 +55,7 @@ class MemoryMetaStore(MemoryAccounts, MemoryKms):
             self._buckets[bucket.name] = deepcopy(bucket)
             self._objects[bucket.name] = {}
             self._keys[bucket.name] = []
+            self._epoch += 1
             return None
 
     def get_bucket(self, name: str) -> Bucket | None:
@@ -74,6 +76,7 @@ class MemoryMetaStore(MemoryAccounts, MemoryKms):
                 old.name, old.owner, old.created, bucket.region, deepcopy(bucket.acl),
                 deepcopy(bucket.config),
             )  # fmt: skip
+            self._epoch += 1
 
     def delete_bucket(self, name: str) -> bool:
         with self._lock:
@@ -82,7 +85,11 @@ class MemoryMetaStore(MemoryAccounts, MemoryKms):
             if self._objects[name] or any(u.bucket == name for u in self._uploads.values()):
                 return False
             del self._buckets[name], self._objects[name], self._keys[name]
+            self._epoch += 1
             return True
+
+    def bucket_epoch(self) -> int | None:
+        return self._epoch
 
     # -- objects ----------------------------------------------------------------------------
     def get_object(self, bucket: str, key: str) -> ObjectRecord | None:

@@ -14,7 +14,6 @@ with one find nothing, and storing an object or upload under such a key is an In
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
@@ -28,6 +27,7 @@ import psycopg
 from psycopg import IsolationLevel, errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from ..core import process
 from ..core.errors import RetryConflict, ShoalError
 from ..core.model import Bucket, ObjectRecord, ObjectSummary, Part, Upload
 from .kms_stores import PostgresKms
@@ -286,14 +286,14 @@ class PostgresMetaStore(PostgresAccounts, PostgresKms):
     def _after_fork(self) -> None:
         """Fresh per-process state (a child must never use its parent's connections; psycopg
         does not close a connection in a process other than the one that opened it)."""
-        self._pid = os.getpid()
+        self._pid = process.pid()
         self._local = threading.local()
         self._lock = threading.Lock()  # guards _conns
         self._conns: weakref.WeakSet[Conn] = weakref.WeakSet()
 
     def _conn(self) -> Conn:
         """This thread's connection; a new one if it has none or its old one broke."""
-        if self._pid != os.getpid():
+        if self._pid != process.pid():
             self._after_fork()
         conn: Conn | None = getattr(self._local, "conn", None)
         if conn is not None and not conn.closed:
@@ -376,6 +376,9 @@ class PostgresMetaStore(PostgresAccounts, PostgresKms):
         if _nul(name):
             raise ShoalError("NoSuchBucket", BucketName=name)
         return self._run(_delete_bucket, name)
+
+    def bucket_epoch(self) -> int | None:
+        return None  # servers on other machines change buckets unseen: nothing is cached
 
     # -- objects ----------------------------------------------------------------------------
     def get_object(self, bucket: str, key: str) -> ObjectRecord | None:

@@ -25,6 +25,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, TypeVar
 
+from ..core import process
 from ..core.errors import RetryConflict, ShoalError
 from ..core.model import (
     Bucket,
@@ -36,6 +37,7 @@ from ..core.model import (
     Segment,
     Upload,
 )
+from .epoch import SharedEpoch
 from .kms_stores import SqliteKms
 from .sqlite_accounts import SqliteAccounts
 
@@ -248,13 +250,14 @@ class SqliteMetaStore(SqliteAccounts, SqliteKms):
             raise ValueError("SqliteMetaStore needs a plain file path")
         self.path = path
         self._closed = False
+        self._epoch = SharedEpoch(path + "-buckets")
         self._after_fork()
         self._migrate()
 
     # -- connections and transactions -------------------------------------------------------
     def _after_fork(self) -> None:
         """Fresh per-process state (a child must never use its parent's connections)."""
-        self._pid = os.getpid()
+        self._pid = process.pid()
         self._local = threading.local()
         self._lock = threading.Lock()  # guards _conns
         self._write_lock = threading.Lock()  # queues this process's writers without polling
@@ -265,7 +268,7 @@ class SqliteMetaStore(SqliteAccounts, SqliteKms):
         self._conns: weakref.WeakSet[_Connection] = weakref.WeakSet()
 
     def _conn(self) -> sqlite3.Connection:
-        if self._pid != os.getpid():
+        if self._pid != process.pid():
             self._after_fork()
         conn: _Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
@@ -315,7 +318,7 @@ class SqliteMetaStore(SqliteAccounts, SqliteKms):
         queue while a commit is under way go into the next transaction together, so they
         share one COMMIT (one WAL fsync). Each op runs in its own savepoint, so one that
         raises is rolled back alone; a failed COMMIT fails them all. Durable on return."""
-        if self._pid != os.getpid():
+        if self._pid != process.pid():
             self._after_fork()
         item = _Pending(op)
         with self._queue_lock:
@@ -408,7 +411,7 @@ class SqliteMetaStore(SqliteAccounts, SqliteKms):
                 conn.close()
             self._conns = weakref.WeakSet()
         with self._write_lock:
-            if self._lock_fd is not None and self._pid == os.getpid():
+            if self._lock_fd is not None and self._pid == process.pid():
                 os.close(self._lock_fd)
             self._lock_fd = None
         self._local = threading.local()
@@ -419,10 +422,12 @@ class SqliteMetaStore(SqliteAccounts, SqliteKms):
             sql = (
                 f"INSERT INTO buckets ({_BUCKET}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
             )
-            if conn.execute(sql, _bucket_params(bucket)).rowcount == 1:
-                return None
-            sql = f"SELECT {_BUCKET} FROM buckets WHERE name = ?"
-            return _bucket_from_row(conn.execute(sql, (bucket.name,)).fetchall()[0])
+            inserted = conn.execute(sql, _bucket_params(bucket)).rowcount == 1
+            if not inserted:
+                sql = f"SELECT {_BUCKET} FROM buckets WHERE name = ?"
+                return _bucket_from_row(conn.execute(sql, (bucket.name,)).fetchall()[0])
+        self._epoch.bump()
+        return None
 
     def get_bucket(self, name: str) -> Bucket | None:
         rows = self._all(f"SELECT {_BUCKET} FROM buckets WHERE name = ?", (name,))
@@ -442,6 +447,7 @@ class SqliteMetaStore(SqliteAccounts, SqliteKms):
             sql = "UPDATE buckets SET region = ?, acl = ?, config = ? WHERE name = ?"
             if conn.execute(sql, (region, acl, config, bucket.name)).rowcount == 0:
                 raise ShoalError("NoSuchBucket", BucketName=bucket.name)
+        self._epoch.bump()
 
     def delete_bucket(self, name: str) -> bool:
         with self._write() as conn:
@@ -450,7 +456,11 @@ class SqliteMetaStore(SqliteAccounts, SqliteKms):
             if _exists(conn, "objects", "bucket", name) or _exists(conn, "uploads", "bucket", name):
                 return False
             conn.execute("DELETE FROM buckets WHERE name = ?", (name,))
-            return True
+        self._epoch.bump()
+        return True
+
+    def bucket_epoch(self) -> int | None:
+        return self._epoch.read()
 
     # -- objects ----------------------------------------------------------------------------
     def get_object(self, bucket: str, key: str) -> ObjectRecord | None:

@@ -3,7 +3,6 @@ headers added to ordinary responses of requests that carry an Origin."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 
 from ...core.errors import ShoalError
@@ -83,7 +82,7 @@ def with_cors(handler: Handler) -> Handler:
 async def cors_headers(core: Core, req: Request, origin: str) -> dict[str, str]:
     """The headers of the bucket's CORS rule that matches ``origin`` and the method (none when
     no rule does)."""
-    bucket = await asyncio.to_thread(core.meta.get_bucket, req.bucket)
+    bucket = await core.buckets.lookup(req.bucket)
     rules = bucket.config.get("cors") if bucket is not None else None
     if not rules:
         return {}
