@@ -38,6 +38,7 @@ from shoal.core.model import (
     PartRef,
     Segment,
     Upload,
+    new_inline_id,
 )
 from shoal.core.ports import MetaStore
 from shoal.store.fs import new_blob_id
@@ -208,6 +209,44 @@ def test_bucket_epoch_is_shared_by_stores_on_one_file(tmp_path: Path) -> None:
     finally:
         one.close()
         two.close()
+
+
+def inline_rec(key: str, data: bytes, **kw: Any) -> ObjectRecord:
+    return ObjectRecord("bkt", key, len(data), "etag", 1.5, ObjectMeta(),
+                        [Segment(new_inline_id(), 0, len(data))], inline=data, **kw)
+
+
+def test_inline_body_lives_and_goes_with_its_row(store: MetaStore) -> None:
+    small = inline_rec("k", b"\x00small body\xff")
+    assert store.put_object(small) == []
+    assert store.get_object("bkt", "k") == small
+    assert list(store.referenced_blobs()) == []  # no blob store holds it
+    other = inline_rec("k2", b"")
+    store.put_object(other)
+    got = store.get_object("bkt", "k2")
+    assert got is not None and got.inline == b""
+    # Metadata-only changes keep the bytes.
+    changed = inline_rec("k", small.inline or b"", owner="bob")
+    changed.segments = small.segments
+    store.update_object_meta(changed)
+    got = store.get_object("bkt", "k")
+    assert got is not None and got.inline == small.inline and got.owner == "bob"
+    # Replaced by a file-backed object, and back: the freed blobs are only blob-store ones.
+    filed = rec("k")
+    assert store.put_object(filed) == []
+    assert store.get_object("bkt", "k") == filed
+    again = inline_rec("k", b"again")
+    assert store.put_object(again) == [filed.segments[0].blob]
+    assert store.put_object(inline_rec("k", b"third")) == []
+    assert store.delete_object("bkt", "k") == []
+    assert store.get_object("bkt", "k") is None
+    # A Complete over an inline object frees nothing of it either.
+    store.create_upload(upload("u1", key="k2"))
+    blob = new_blob_id()
+    store.put_part(part("u1", 1, blob))
+    made = rec("k2", blobs=[blob], upload_id="u1")
+    assert store.complete_upload("u1", made, {1: blob}) == []
+    assert store.get_object("bkt", "k2") == made
 
 
 def test_delete_bucket(store: MetaStore) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from shoal.core.model import INLINE_MAX
 from shoal.store.sqlite import SqliteMetaStore
 
 from .conftest import make_client
@@ -65,10 +67,12 @@ def aged_file(path: str, data: bytes) -> None:
 
 
 def fill(s3) -> None:  # noqa: ANN001
-    """One of each: single PUTs, an empty object, a completed multipart, a pending upload."""
+    """One of each: single PUTs (in blob files), small and empty objects (kept inline), a
+    completed multipart, a pending upload."""
     for i in range(4):
-        s3.put_object(Bucket=BUCKET, Key=f"obj{i}", Body=os.urandom(1000 * (i + 1)))
+        s3.put_object(Bucket=BUCKET, Key=f"obj{i}", Body=os.urandom(INLINE_MAX + 1000 * i + 1))
     s3.put_object(Bucket=BUCKET, Key="empty", Body=b"")
+    s3.put_object(Bucket=BUCKET, Key="tiny", Body=os.urandom(100))
     up = s3.create_multipart_upload(Bucket=BUCKET, Key="multi")["UploadId"]
     etag = s3.upload_part(Bucket=BUCKET, Key="multi", UploadId=up, PartNumber=1,
                           Body=os.urandom(5000))["ETag"]  # fmt: skip
@@ -84,8 +88,35 @@ def test_clean_data_dir_exits_0(server: LiveServer, s3) -> None:  # noqa: ANN001
         run = fsck(server.data_dir, *args)
         assert run.returncode == 0, run.stdout + run.stderr
         assert "clean: no problems found" in run.stdout
-        assert "6 objects, 1 uploads (1 parts), 7 blobs" in run.stdout
+        assert "7 objects, 1 uploads (1 parts), 6 blobs" in run.stdout
     assert run.stderr == ""  # no progress bar when stderr is not a terminal
+
+
+def test_inline_bodies_are_checked(server: LiveServer, s3) -> None:  # noqa: ANN001
+    """Small objects keep their bytes in the metadata store: fsck checks those too."""
+    fill(s3)
+    for key in ("tiny0", "tiny1"):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=os.urandom(100))
+    data = server.data_dir
+    corrupt, lost = blob_of(data, "tiny0"), blob_of(data, "tiny1")
+    assert not os.path.exists(blob_path(data, corrupt))  # no file: the bytes are inline
+    with sqlite3.connect(os.path.join(data, "meta.db")) as db:
+        db.execute("UPDATE inline_blobs SET data = zeroblob(100) WHERE blob = ?", (corrupt,))
+        db.execute("DELETE FROM inline_blobs WHERE blob = ?", (lost,))
+    run = fsck(data)
+    assert run.returncode == 1, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert any(ln.startswith(f"hash-mismatch: object {BUCKET}/tiny0: ") for ln in lines)
+    assert any(ln.startswith(f"missing-blob: object {BUCKET}/tiny1: ") and lost in ln
+               for ln in lines)
+    assert lines[-1] == "found: 1 hash-mismatch, 1 missing-blob"
+    assert "hash-mismatch" not in fsck(data, "--no-verify-data").stdout
+    s3.put_object(Bucket=BUCKET, Key="tiny0", Body=b"replaced")
+    s3.delete_object(Bucket=BUCKET, Key="tiny1")
+    assert fsck(data).returncode == 0
+    with sqlite3.connect(os.path.join(data, "meta.db")) as db:  # nothing left behind
+        blobs = {b for (b,) in db.execute("SELECT blob FROM inline_blobs")}
+    assert len(blobs) == 3 and corrupt not in blobs  # empty, tiny and the new tiny0
 
 
 def test_damage_is_found_reported_and_partly_repaired(server: LiveServer, s3) -> None:  # noqa: ANN001
@@ -127,7 +158,7 @@ def test_damage_is_found_reported_and_partly_repaired(server: LiveServer, s3) ->
     assert os.path.exists(os.path.join(data, "tmp", young))
     assert os.path.getsize(blob_path(data, short)) == 500  # reported, never deleted
     assert os.path.exists(blob_path(data, corrupt))
-    assert s3.get_object(Bucket=BUCKET, Key="obj3")["Body"].read().__len__() == 4000
+    assert len(s3.get_object(Bucket=BUCKET, Key="obj3")["Body"].read()) == INLINE_MAX + 3001
 
     again = fsck(data)
     assert again.returncode == 1

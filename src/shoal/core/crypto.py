@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from .errors import ShoalError
 from .model import ByteRange, ObjectRecord
 from .ports import BlobStore, BlobWriter
-from .reader import extents, stream
+from .reader import extents, inline_body, stream
 
 MAGIC = b"SHS1"
 CHUNK_LOG2 = 16
@@ -288,9 +288,14 @@ class SealedBlobs:
     def sweep_temp(self, older_than: float) -> int:
         return self.blobs.sweep_temp(older_than)
 
+    def check_space(self, incoming: int) -> None:
+        self.blobs.check_space(incoming)
+
 
 def read_object(
     blobs: BlobStore, record: ObjectRecord, rng: ByteRange | None, kek: Kek | None
 ) -> AsyncIterator[bytes]:
     """The plaintext of ``rng`` of the object (all of it when None), unsealed with ``kek``."""
+    if record.inline is not None:  # never sealed: kept inline only when not encrypted
+        return inline_body(record.inline, rng)
     return stream(kek.seal(blobs) if kek is not None else blobs, extents(record, rng))

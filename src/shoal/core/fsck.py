@@ -22,7 +22,7 @@ from enum import StrEnum
 from .crypto import plain_size
 from .errors import ShoalError
 from .kms import KeyService
-from .model import ByteRange, ObjectRecord, Part, Segment, Upload
+from .model import ByteRange, ObjectRecord, Part, Segment, Upload, is_inline
 from .ports import BlobStore, MetaStore
 from .reader import Extent, extents
 
@@ -242,6 +242,8 @@ class _Checker:
         def finding(kind: Kind, detail: str, blob: str | None = None) -> Finding:
             return Finding(kind, str(owner), detail, blob, owner, owner.upload_id or None)
 
+        if any(is_inline(s.blob) for s in record.segments):
+            return [finding(kind, problem) for kind, problem in self._inline_problems(record)]
         found: list[Finding] = []
         sizes = {b: self.blobs.size(b) for b in dict.fromkeys(s.blob for s in record.segments)}
         for blob, size in sizes.items():
@@ -274,6 +276,22 @@ class _Checker:
                 found.append(finding(Kind.HASH_MISMATCH, f"{what} has MD5 {md5}, its ETag is "
                                      f"{etag}", blob))
         return found
+
+    def _inline_problems(self, record: ObjectRecord) -> list[tuple[Kind, str]]:
+        """An object whose bytes the metadata store keeps: they must be there, as long as the
+        row says, and (with verify_data) hash to its ETag."""
+        blob = record.segments[0].blob
+        if record.inline is None:
+            return [(Kind.MISSING_BLOB, f"inline body {blob} is missing")]
+        if len(record.segments) != 1 or len(record.inline) != record.size:
+            return [(Kind.SIZE_MISMATCH, f"inline body {blob} has {len(record.inline)} bytes, "
+                     f"the object {record.size}")]
+        if self.opts.verify_data:
+            self.report.stats.bytes_verified += record.size
+            md5 = hashlib.md5(record.inline).hexdigest()
+            if _HEX32.fullmatch(record.etag) and md5 != record.etag:
+                return [(Kind.HASH_MISMATCH, f"object has MD5 {md5}, its ETag is {record.etag}")]
+        return []
 
     def _unchanged(self, owner: Owner, record: ObjectRecord) -> bool:
         if owner.upload_id:

@@ -21,6 +21,7 @@ from . import md5lanes, process
 from .errors import ShoalError
 from .hashing import Hasher, make_hasher
 from .md5lanes import LaneMd5
+from .model import new_inline_id
 from .ports import BlobStore, BlobWriter
 
 BATCH = 1 << 20
@@ -58,6 +59,7 @@ class Ingested:
     md5: bytes
     checksums: dict[str, str]  # algo -> base64 of the algos in Expect.want
     crc64ecma: int
+    inline: bytes | None = None  # the body itself when it was kept for the metadata store
 
     @property
     def etag(self) -> str:
@@ -69,9 +71,13 @@ class _Sink:
     blob writer is created with the first (and only) batch, so it costs one thread hop in all
     (create, write, hash, verify, commit) instead of one per step."""
 
-    def __init__(self, blobs: BlobStore, algos: set[str], lanes: bool = False) -> None:
+    def __init__(self, blobs: BlobStore, algos: set[str], lanes: bool = False,
+                 keep: int | None = None) -> None:
         self.blobs = blobs
         self.writer: BlobWriter | None = None
+        # keep: the declared size of a small body that is kept in memory, not written
+        self.kept: list[bytes] | None = [] if keep is not None else None
+        self.keep_max = keep or 0
         self.hashers: dict[str, Hasher] = {a: make_hasher(a) for a in algos}
         # A large body's MD5 goes to the shared SIMD lanes, batch by batch (see md5lanes).
         self.lane_md5 = LaneMd5() if lanes and "md5" in algos else None
@@ -80,11 +86,14 @@ class _Sink:
         self.size = 0
 
     def open(self) -> None:
-        if self.writer is None:
+        if self.writer is None and self.kept is None:
             self.writer = self.blobs.writer()
 
     def feed(self, chunks: list[bytes]) -> None:
         """Hash and write a batch, chunk by chunk: the chunks are never joined (a copy)."""
+        if self.kept is not None:
+            self._keep(chunks)
+            return
         self.open()
         assert self.writer is not None
         lane_md5 = self.lane_md5
@@ -97,14 +106,28 @@ class _Sink:
             self.writer.write(data)
             self.size += len(data)
 
+    def _keep(self, chunks: list[bytes]) -> None:
+        assert self.kept is not None
+        for data in chunks:
+            self.size += len(data)
+            if self.size > self.keep_max:  # more than declared: never buffer it
+                raise ShoalError("IncompleteBody")
+            for h in self.hashers.values():
+                h.update(data)
+            self.kept.append(data)
+
     def finish(self, chunks: list[bytes], expect: Expect) -> dict[str, bytes]:
-        """Feed the last batch, check the body against ``expect``, then commit the blob."""
-        if chunks or self.writer is None:
+        """Feed the last batch, check the body against ``expect``, then commit the blob (a
+        kept body is committed later, by the metadata write that records it)."""
+        if chunks or (self.writer is None and self.kept is None):
             self.feed(chunks)
         digests = {a: h.digest() for a, h in self.hashers.items()}
         _verify(expect, self.size, digests)
-        assert self.writer is not None
-        self.writer.commit()
+        if self.kept is None:
+            assert self.writer is not None
+            self.writer.commit()
+        else:  # it goes to the metadata store: not into the space kept free for it
+            self.blobs.check_space(self.size)
         return digests
 
     def abort(self) -> None:
@@ -114,20 +137,26 @@ class _Sink:
 
 async def ingest(
     blobs: BlobStore, body: AsyncIterator[bytes], expect: Expect,
-    then: Callable[[Ingested], R] | None = None,
+    then: Callable[[Ingested], R] | None = None, inline_max: int = 0,
 ) -> tuple[Ingested, R | None]:
     """Write ``body`` to a new committed blob; raises ShoalError (and leaves nothing) on failure.
 
     ``then`` (when given) runs in the same worker thread right after the blob is committed,
     with what was ingested, and its result is returned beside it: a caller that records the
-    blob (a metadata write) saves a thread hop. If ``then`` raises, the blob is deleted."""
+    blob (a metadata write) saves a thread hop. If ``then`` raises, the blob is deleted.
+
+    A body declared at most ``inline_max`` bytes long and not sealed is not written to the blob
+    store at all: it comes back as ``Ingested.inline`` under an inline blob id, for the
+    metadata store to keep (the caller's commit of the record makes it durable)."""
     kept = set(expect.want) | set(expect.checksums)
     algos = {"md5", "crc64ecma"} | kept
     if expect.sha256_hex:
         algos.add("sha256")
     large = expect.size is None or expect.size >= LANES_MIN_SIZE
+    small = expect.seal is None and expect.size is not None and inline_max > 0 and \
+        expect.size <= inline_max
     sink = _Sink(blobs if expect.seal is None else expect.seal(blobs), algos,
-                 lanes=large and md5lanes.available())
+                 lanes=large and md5lanes.available(), keep=expect.size if small else None)
     try:
         if expect.size is None or expect.size >= BATCH:  # a large body: open the blob now
             await _in_thread(sink.open)
@@ -142,21 +171,22 @@ async def ingest(
 def _finish(sink: _Sink, blobs: BlobStore, rest: list[bytes], expect: Expect, kept: set[str],
             then: Callable[[Ingested], R] | None) -> tuple[Ingested, R | None]:
     digests = sink.finish(rest, expect)
-    assert sink.writer is not None
     crc = sink.hashers["crc64ecma"]
     got = Ingested(
-        blob=sink.writer.blob_id,
+        blob=sink.writer.blob_id if sink.writer is not None else new_inline_id(),
         size=sink.size,
         md5=digests["md5"],
         checksums={a: _b64(digests[a]) for a in sorted(kept) if a in CHECKSUM_ALGOS},
         crc64ecma=crc.value(),  # type: ignore[attr-defined]
+        inline=b"".join(sink.kept) if sink.kept is not None else None,
     )
     if then is None:
         return got, None
     try:
         return got, then(got)
     except BaseException:
-        blobs.delete([got.blob])
+        if got.inline is None:
+            blobs.delete([got.blob])
         raise
 
 

@@ -4,11 +4,18 @@ An object is a list of ``Segment``s, each a byte range of one blob. A single PUT
 and one segment; CompleteMultipartUpload turns the parts' blobs into the object's segments
 without moving a byte. Every blob belongs to exactly one row at a time (a part or an object), so
 when that row goes away the blob can be deleted.
+
+A small object (a PUT or copy of at most ``INLINE_MAX`` bytes, unencrypted) keeps its bytes in
+the metadata store instead, committed in the same transaction as its row: its one segment names
+an *inline* blob (``is_inline``) that no blob store holds, and ``ObjectRecord.inline`` carries
+the bytes. Storing it costs no file, no file fsync and no directory fsync: only the metadata
+commit, which is shared by the writes in flight (group commit).
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from itertools import repeat
@@ -54,6 +61,24 @@ class Bucket:
     config: dict[str, Any] = field(default_factory=dict)  # encryption, versioning, cors...
 
 
+INLINE_MAX = 16 << 10
+_INLINE_PREFIX = "i"  # blob-store ids are hex digits only
+
+
+def new_inline_id() -> str:
+    return _INLINE_PREFIX + secrets.token_hex(16)
+
+
+def is_inline(blob_id: str) -> bool:
+    """Is this the id of bytes kept in the metadata store (not a blob store's)?"""
+    return blob_id.startswith(_INLINE_PREFIX)
+
+
+def stored_blobs(blob_ids: Iterable[str]) -> list[str]:
+    """The ids that name blob-store blobs (what a caller frees after a metadata change)."""
+    return [b for b in blob_ids if not is_inline(b)]
+
+
 @dataclass(frozen=True, slots=True)
 class Segment:
     """A byte range of a blob that is part of an object's content."""
@@ -89,6 +114,7 @@ class ObjectRecord:
     parts: list[PartRef] = field(default_factory=list)  # empty unless made by multipart
     version_id: str | None = None
     upload_id: str | None = None  # the multipart upload whose Complete made this object
+    inline: bytes | None = None  # a small object's bytes, kept in the metadata store
 
 
 class ObjectSummary(NamedTuple):

@@ -10,9 +10,9 @@ from typing import Any
 from .conditions import Conditions, WriteConditions, check, check_delete, check_write
 from .errors import RetryConflict, ShoalError
 from .ingest import Expect, Ingested, ingest
-from .model import ByteRange, ObjectMeta, ObjectRecord, Segment
+from .model import INLINE_MAX, ByteRange, ObjectMeta, ObjectRecord, Segment, stored_blobs
 from .ports import BlobStore, MetaStore
-from .reader import CHUNK, Extent, extents, read_whole, stream
+from .reader import CHUNK, Extent, extents, inline_body, read_whole, stream
 
 
 class ObjectService:
@@ -21,6 +21,7 @@ class ObjectService:
         self.blobs = blobs
 
     async def free(self, blob_ids: list[str] | None) -> None:
+        blob_ids = stored_blobs(blob_ids or ())
         if blob_ids:
             await asyncio.to_thread(self.blobs.delete, blob_ids)
 
@@ -47,7 +48,7 @@ class ObjectService:
                 self.blobs.delete(freed)
             return record, freed
 
-        _, stored = await ingest(self.blobs, body, expect, then=store)
+        _, stored = await ingest(self.blobs, body, expect, then=store, inline_max=INLINE_MAX)
         assert stored is not None
         return stored[0]
 
@@ -94,12 +95,16 @@ class ObjectService:
         record = self.meta.get_object(bucket, key)
         if record is None:
             return None
+        if record.inline is not None:
+            return record, record.inline if body else None
         if not body or record.meta.sse or len(record.segments) != 1 or record.size > CHUNK:
             return record, None
         seg = record.segments[0]
         return record, read_whole(self.blobs, Extent(seg.blob, seg.offset, seg.length))
 
     def read(self, record: ObjectRecord, rng: ByteRange | None) -> AsyncIterator[bytes]:
+        if record.inline is not None:
+            return inline_body(record.inline, rng)
         return stream(self.blobs, extents(record, rng))
 
     def extents(self, record: ObjectRecord, rng: ByteRange | None) -> list[Extent]:
@@ -138,7 +143,7 @@ class ObjectService:
                 bucket=bucket, key=key, size=src.size, etag=src.etag,
                 last_modified=time.time(), meta=meta, segments=src.segments, owner=owner,
                 checksums=src.checksums, checksum_type=src.checksum_type,
-                crc64ecma=src.crc64ecma, parts=src.parts,
+                crc64ecma=src.crc64ecma, parts=src.parts, inline=src.inline,
             )
             try:
                 await asyncio.to_thread(self.meta.update_object_meta, record)
@@ -146,14 +151,18 @@ class ObjectService:
                 raise ShoalError("SlowDown", "The object changed while it was being copied "
                                  "onto itself; retry.") from exc
             return record
-        got = await self.copy_bytes(src, rng, want or set(src.checksums))
+        got = await self.copy_bytes(src, rng, want or set(src.checksums), INLINE_MAX)
         return await self._commit(bucket, key, meta, got, owner, when)
 
     async def copy_bytes(
-        self, src: ObjectRecord, rng: ByteRange | None, want: set[str]
+        self, src: ObjectRecord, rng: ByteRange | None, want: set[str], inline_max: int = 0
     ) -> Ingested:
+        """The bytes of ``src`` (or a range) in a new blob; kept inline when at most
+        ``inline_max`` bytes long (see ``ingest``)."""
         body = self.read(src, rng)
-        got, _ = await ingest(self.blobs, body, Expect(want={a for a in want if "-" not in a}))
+        size = rng.length if rng is not None else src.size
+        expect = Expect(want={a for a in want if "-" not in a}, size=size)
+        got, _ = await ingest(self.blobs, body, expect, inline_max=inline_max)
         return got
 
     async def update_meta(self, bucket: str, key: str, **changes: Any) -> ObjectRecord:
@@ -175,8 +184,9 @@ def _record(bucket: str, key: str, meta: ObjectMeta, got: Ingested, owner: str) 
         bucket=bucket, key=key, size=got.size, etag=got.etag, last_modified=time.time(),
         meta=meta, segments=[Segment(got.blob, 0, got.size)], owner=owner,
         checksums=got.checksums, checksum_type="FULL_OBJECT" if got.checksums else None,
-        crc64ecma=got.crc64ecma,
+        crc64ecma=got.crc64ecma, inline=got.inline,
     )
+
 
 
 def check_conditions(cond: Conditions, record: ObjectRecord, *, copy_source: bool = False) -> None:

@@ -169,3 +169,7 @@ class BlobStore(Protocol):
 
     def sweep_temp(self, older_than: float) -> int:
         """Remove unfinished writes older than the given epoch time; returns how many."""
+
+    def check_space(self, incoming: int) -> None:
+        """OSError(ENOSPC) when storing ``incoming`` more bytes would eat into the free space
+        kept for the metadata store (a small body kept inline asks before it goes there)."""

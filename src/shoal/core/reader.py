@@ -208,6 +208,11 @@ def _open_extent(blobs: BlobStore, ext: Extent, early: BinaryIO | None = None) -
     return f
 
 
+async def inline_body(data: bytes, rng: ByteRange | None) -> AsyncIterator[bytes]:
+    """The bytes of an object kept inline (``ObjectRecord.inline``), or a range of them."""
+    yield data if rng is None else data[rng.first:rng.last + 1]
+
+
 def stream(blobs: BlobStore, parts: list[Extent]) -> BlobStream:
     """The bytes of the extents in order (see BlobStream)."""
     return BlobStream(blobs, parts)

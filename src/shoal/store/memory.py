@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..core.errors import RetryConflict, ShoalError
-from ..core.model import Bucket, ObjectRecord, ObjectSummary, Part, Upload
+from ..core.model import Bucket, ObjectRecord, ObjectSummary, Part, Upload, stored_blobs
 from .fs import as_bytes_view, check_blob_id, new_blob_id
 from .kms_stores import MemoryKms
 from .memory_accounts import MemoryAccounts
@@ -30,7 +30,8 @@ def _check_crc(value: int | None) -> None:
 
 
 def _blobs(record: ObjectRecord) -> list[str]:
-    return list(dict.fromkeys(s.blob for s in record.segments))
+    """The record's blob-store blobs (an inline body lives and goes with the record)."""
+    return stored_blobs(dict.fromkeys(s.blob for s in record.segments))
 
 
 class MemoryMetaStore(MemoryAccounts, MemoryKms):
@@ -121,7 +122,7 @@ class MemoryMetaStore(MemoryAccounts, MemoryKms):
                 raise RetryConflict(f"object {record.key!r} was replaced")
             _check_crc(record.crc64ecma)
             new = deepcopy(record)
-            new.segments, new.size = old.segments, old.size
+            new.segments, new.size, new.inline = old.segments, old.size, old.inline
             self._objects[record.bucket][record.key] = new
 
     def delete_object(self, bucket: str, key: str) -> list[str] | None:
@@ -336,6 +337,9 @@ class MemoryBlobStore:
         with self._lock:
             found = [(b, mtime) for b, (_, mtime) in sorted(self._blobs.items())]
         yield from found
+
+    def check_space(self, incoming: int) -> None:
+        return None
 
     def sweep_temp(self, older_than: float) -> int:
         with self._lock:

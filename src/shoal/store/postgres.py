@@ -29,7 +29,15 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from ..core import process
 from ..core.errors import RetryConflict, ShoalError
-from ..core.model import Bucket, ObjectRecord, ObjectSummary, Part, Upload
+from ..core.model import (
+    Bucket,
+    ObjectRecord,
+    ObjectSummary,
+    Part,
+    Upload,
+    is_inline,
+    stored_blobs,
+)
 from .kms_stores import PostgresKms
 from .postgres_accounts import PostgresAccounts
 from .sqlite import (
@@ -55,8 +63,8 @@ P = ParamSpec("P")
 T = TypeVar("T")
 Conn = psycopg.Connection[Any]
 
-SCHEMA_VERSION = 4  # v1: buckets, objects, uploads, parts; v2: users, access keys;
-#                   v3: KMS keys; v4: objects.upload_id
+SCHEMA_VERSION = 5  # v1: buckets, objects, uploads, parts; v2: users, access keys;
+#                   v3: KMS keys; v4: objects.upload_id; v5: inline_blobs
 MAX_ATTEMPTS = 10  # of one write transaction, on serialization failures and deadlocks
 _UPSERT_ROUNDS = 100  # insert-or-lock rounds of one upsert (each lost race costs one)
 _BATCH = 1000
@@ -70,6 +78,11 @@ _BUCKET = ", ".join(_BUCKET_COLS)
 _UPDATE_META = (
     f"UPDATE objects SET {', '.join(f'{c} = %({c})s' for c in _META_COLS)} "
     "WHERE bucket = %(bucket)s AND key = %(key)s AND segments = %(segments)s"
+)
+# The row, and the bytes of an object kept inline (the inline blob its one segment names).
+_GET_OBJECT = (
+    f"SELECT {_OBJ}, (SELECT data FROM inline_blobs WHERE blob = "
+    "(objects.segments::json -> 0 ->> 0)) FROM objects WHERE bucket = %s AND key = %s"
 )
 _DELETE_PARTS = "DELETE FROM parts WHERE upload_id = %s RETURNING number, blob"
 
@@ -185,8 +198,21 @@ def _put_object(conn: Conn, record: ObjectRecord) -> list[str]:
         raise ShoalError("InvalidArgument", "Object keys cannot contain NUL characters.")
     params = _obj_params(record)
     old = _replace(conn, "objects", _OBJ_COLS, ("bucket", "key"), "segments", params)
+    if record.inline is not None:
+        sql = ("INSERT INTO inline_blobs (blob, data) VALUES (%s, %s) "
+               "ON CONFLICT (blob) DO UPDATE SET data = excluded.data")
+        conn.execute(sql, (record.segments[0].blob, record.inline))
     keep = {s.blob for s in record.segments}
-    return [] if old is None else [b for b in _blobs(old) if b not in keep]
+    return _drop_inline(conn, [] if old is None else [b for b in _blobs(old) if b not in keep])
+
+
+def _drop_inline(conn: Conn, blob_ids: list[str]) -> list[str]:
+    """Delete the inline bodies among ``blob_ids`` (in the caller's transaction); return the
+    others, the blob-store blobs for the caller to free after the commit."""
+    inline = [b for b in blob_ids if is_inline(b)]
+    if inline:
+        conn.execute("DELETE FROM inline_blobs WHERE blob = ANY(%s)", (inline,))
+    return stored_blobs(blob_ids)
 
 
 def _update_object_meta(conn: Conn, params: dict[str, Any]) -> int:
@@ -197,9 +223,10 @@ def _update_object_meta(conn: Conn, params: dict[str, Any]) -> int:
     return -1 if conn.execute(sql, params).fetchone() else 0
 
 
-def _delete_object(conn: Conn, bucket: str, key: str) -> list[Any]:
+def _delete_object(conn: Conn, bucket: str, key: str) -> list[str] | None:
     sql = "DELETE FROM objects WHERE bucket = %s AND key = %s RETURNING segments"
-    return conn.execute(sql, (bucket, key)).fetchall()
+    rows = conn.execute(sql, (bucket, key)).fetchall()
+    return _drop_inline(conn, _blobs(rows[0][0])) if rows else None
 
 
 def _create_upload(conn: Conn, upload: Upload) -> None:
@@ -384,8 +411,7 @@ class PostgresMetaStore(PostgresAccounts, PostgresKms):
     def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
         if _nul(bucket, key):
             return None
-        sql = f"SELECT {_OBJ} FROM objects WHERE bucket = %s AND key = %s"
-        rows = self._all(sql, (bucket, key))
+        rows = self._all(_GET_OBJECT, (bucket, key))
         return _obj_from_row(rows[0]) if rows else None
 
     def put_object(self, record: ObjectRecord) -> list[str]:
@@ -402,8 +428,7 @@ class PostgresMetaStore(PostgresAccounts, PostgresKms):
     def delete_object(self, bucket: str, key: str) -> list[str] | None:
         if _nul(bucket, key):
             return None
-        rows = self._run(_delete_object, bucket, key)
-        return _blobs(rows[0][0]) if rows else None
+        return self._run(_delete_object, bucket, key)
 
     def list_objects(
         self, bucket: str, prefix: str, start_after: str, limit: int
@@ -506,5 +531,5 @@ class PostgresMetaStore(PostgresAccounts, PostgresKms):
         sql = "SELECT id, segments FROM objects WHERE id > %s ORDER BY id LIMIT %s"
         while rows := self._all(sql, (last_id, _BATCH)):
             for _, segments in rows:
-                yield from _blobs(segments)
+                yield from stored_blobs(_blobs(segments))
             last_id = rows[-1][0]

@@ -36,13 +36,15 @@ from ..core.model import (
     PartRef,
     Segment,
     Upload,
+    is_inline,
+    stored_blobs,
 )
 from .epoch import SharedEpoch
 from .kms_stores import SqliteKms
 from .sqlite_accounts import SqliteAccounts
 
-SCHEMA_VERSION = 4  # v1: buckets, objects, uploads, parts; v2: users, access keys;
-#                   v3: KMS keys; v4: objects.upload_id
+SCHEMA_VERSION = 5  # v1: buckets, objects, uploads, parts; v2: users, access keys;
+#                   v3: KMS keys; v4: objects.upload_id; v5: inline_blobs
 BUSY_TIMEOUT_S = 30.0
 _BATCH = 1000
 _U64 = 1 << 64
@@ -130,6 +132,7 @@ def _obj_from_row(row: Sequence[Any]) -> ObjectRecord:
         parts=[PartRef(*p) for p in json.loads(row[9])],
         checksums=json.loads(row[10]), checksum_type=row[11],
         crc64ecma=crc_from_db(row[12]), version_id=row[13], upload_id=row[14],
+        inline=bytes(row[15]) if len(row) > 15 and row[15] is not None else None,
     )
 
 
@@ -168,6 +171,15 @@ def _blobs(segments_json: str) -> list[str]:
     return list(dict.fromkeys(b for b, _, _ in json.loads(segments_json)))
 
 
+def _drop_inline(conn: sqlite3.Connection, blob_ids: list[str]) -> list[str]:
+    """Delete the inline bodies among ``blob_ids`` (in the caller's transaction); return the
+    others, the blob-store blobs for the caller to free after the commit."""
+    inline = [(b,) for b in blob_ids if is_inline(b)]
+    if inline:
+        conn.executemany("DELETE FROM inline_blobs WHERE blob = ?", inline)
+    return stored_blobs(blob_ids)
+
+
 def _upsert(table: str, cols: tuple[str, ...], key: tuple[str, ...]) -> str:
     sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in key)
     return (
@@ -183,6 +195,11 @@ _PART = ", ".join(_PART_COLS)
 _BUCKET = ", ".join(_BUCKET_COLS)
 _UPSERT_OBJECT = _upsert("objects", _OBJ_COLS, ("bucket", "key"))
 _UPSERT_PART = _upsert("parts", _PART_COLS, ("upload_id", "number"))
+# The row, and the bytes of an object kept inline (the inline blob its one segment names).
+_GET_OBJECT = (
+    f"SELECT {_OBJ}, (SELECT data FROM inline_blobs WHERE blob = "
+    "json_extract(objects.segments, '$[0][0]')) FROM objects WHERE bucket = ? AND key = ?"
+)
 _UPDATE_META = (
     f"UPDATE objects SET {', '.join(c + ' = ?' for c in _META_COLS)} "
     "WHERE bucket = ? AND key = ? AND segments = ?"
@@ -464,7 +481,7 @@ class SqliteMetaStore(SqliteAccounts, SqliteKms):
 
     # -- objects ----------------------------------------------------------------------------
     def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
-        sql = f"SELECT {_OBJ} FROM objects WHERE bucket = ? AND key = ?"
+        sql = _GET_OBJECT
         rows = self._all(sql, (bucket, key))
         return _obj_from_row(rows[0]) if rows else None
 
@@ -477,8 +494,11 @@ class SqliteMetaStore(SqliteAccounts, SqliteKms):
         old = conn.execute(sql, (record.bucket, record.key)).fetchall()
         p = _obj_params(record)
         conn.execute(_UPSERT_OBJECT, [p[c] for c in _OBJ_COLS])
+        if record.inline is not None:
+            sql = "INSERT OR REPLACE INTO inline_blobs (blob, data) VALUES (?, ?)"
+            conn.execute(sql, (record.segments[0].blob, record.inline))
         keep = {s.blob for s in record.segments}
-        return [b for b in _blobs(old[0][0]) if b not in keep] if old else []
+        return _drop_inline(conn, [b for b in _blobs(old[0][0]) if b not in keep] if old else [])
 
     def put_object(self, record: ObjectRecord) -> list[str]:
         return self._batched(lambda conn: self._put_object(conn, record))
@@ -497,8 +517,12 @@ class SqliteMetaStore(SqliteAccounts, SqliteKms):
 
     def delete_object(self, bucket: str, key: str) -> list[str] | None:
         sql = "DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING segments"
-        rows = self._batched(lambda conn: conn.execute(sql, (bucket, key)).fetchall())
-        return _blobs(rows[0][0]) if rows else None
+
+        def op(conn: sqlite3.Connection) -> list[str] | None:
+            rows = conn.execute(sql, (bucket, key)).fetchall()
+            return _drop_inline(conn, _blobs(rows[0][0])) if rows else None
+
+        return self._batched(op)
 
     def list_objects(
         self, bucket: str, prefix: str, start_after: str, limit: int
@@ -627,5 +651,5 @@ class SqliteMetaStore(SqliteAccounts, SqliteKms):
         sql = "SELECT id, segments FROM objects WHERE id > ? ORDER BY id LIMIT ?"
         while rows := self._all(sql, (last_id, _BATCH)):
             for _, segments in rows:
-                yield from _blobs(segments)
+                yield from stored_blobs(_blobs(segments))
             last_id = rows[-1][0]
