@@ -21,6 +21,7 @@ import base64
 import binascii
 import hashlib
 import importlib
+import importlib.util
 import threading
 import zlib
 from abc import ABC, abstractmethod
@@ -110,6 +111,22 @@ def _import(name: str) -> Any:
         return None
 
 
+def _lazy_crt(name: str) -> CrcFunc | None:
+    """awscrt's ``checksums.<name>``, imported at its first call: the library brings ~5 MiB of
+    its own (a TLS stack) into every server process, and most clients never ask for CRC32C or
+    CRC64NVME. None when awscrt is not installed."""
+    if importlib.util.find_spec("awscrt") is None:
+        return None
+    loaded: list[CrcFunc] = []
+
+    def first(data: Buffer, prev: int = 0) -> int:
+        if not loaded:
+            loaded.append(getattr(importlib.import_module("awscrt.checksums"), name))
+        return loaded[0](data, prev)
+
+    return first
+
+
 def _load_backends() -> tuple[dict[str, CrcFunc], dict[str, str]]:
     """Pick the fastest importable implementation of each CRC (first offer wins)."""
     funcs: dict[str, CrcFunc] = {}
@@ -122,14 +139,12 @@ def _load_backends() -> tuple[dict[str, CrcFunc], dict[str, str]]:
 
     # fastcrc: Rust, SIMD (PCLMULQDQ), releases the GIL; awscrt: aws-c-checksums, likewise.
     fastcrc = _import("fastcrc")
-    crt = _import("awscrt.checksums")
     if fastcrc is not None:
         offer("crc32", "fastcrc", fastcrc.crc32.iso_hdlc)
         offer("crc64ecma", "fastcrc", fastcrc.crc64.xz)
-    if crt is not None:
-        offer("crc32c", "awscrt", crt.crc32c)
-        if hasattr(crt, "crc64nvme"):  # awscrt >= 0.23.4
-            offer("crc64nvme", "awscrt", crt.crc64nvme)
+    for algo in ("crc32c", "crc64nvme"):  # crc64nvme needs awscrt >= 0.23.4 (a dependency)
+        if (func := _lazy_crt(algo)) is not None:
+            offer(algo, "awscrt", func)
     offer("crc32", "zlib", zlib.crc32)
     crc32c_pkg = _import("crc32c")
     if crc32c_pkg is not None:
