@@ -11,10 +11,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TextIO
 
-from . import admin
+from . import admin, prefork
 from .config import Config
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from .core.fsck import FsckOptions, RepairResult, Report
 
 
@@ -22,7 +24,7 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="listen address (SHOAL_HOST, default 127.0.0.1)")
     p.add_argument("--port", type=int, help="listen port (SHOAL_PORT, default 9000)")
     p.add_argument("--data-dir", help="data directory (SHOAL_DATA_DIR, default ./shoal-data)")
-    p.add_argument("--workers", type=int, help="worker processes (SHOAL_WORKERS, default 1)")
+    p.add_argument("--workers", type=int, help="worker processes (SHOAL_WORKERS, default: one per core, at most 4)")
     p.add_argument("--region", help="region name (SHOAL_REGION, default us-east-1)")
     p.add_argument("--domain", action="append", default=[],
                    help="S3 virtual-host base domain, repeatable (SHOAL_DOMAIN)")
@@ -69,10 +71,8 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 def serve(cfg: Config) -> None:
-    import uvicorn
-
-    from .httpserver import CanonicalHeaderProtocol
-
+    """Run the server: in this process, or (``--workers`` > 1) in forked workers sharing one
+    socket, forked before the server is imported (see ``prefork``)."""
     if cfg.dev_credentials:
         print("WARNING: SHOAL_ACCESS_KEY / SHOAL_SECRET_KEY are not set; using development "
               f"credentials\n  access key: {cfg.access_key}\n  secret key: {cfg.secret_key}",
@@ -80,13 +80,24 @@ def serve(cfg: Config) -> None:
     os.environ.update(cfg.to_env())
     print(f"shoal: serving S3 on http://{cfg.host}:{cfg.port} (data: {cfg.data_dir}, "
           f"workers: {cfg.workers})", file=sys.stderr, flush=True)
-    uvicorn.run(
+    if cfg.workers > 1:
+        socks = prefork.bind(cfg.host, cfg.port, cfg.workers)
+        prefork.run(cfg.workers, socks, lambda s: _server(cfg).run(sockets=[s]))
+    else:
+        _server(cfg).run()
+
+
+def _server(cfg: Config) -> uvicorn.Server:
+    import uvicorn
+
+    from .httpserver import CanonicalHeaderProtocol
+
+    return uvicorn.Server(uvicorn.Config(
         "shoal.app:create_app", factory=True, host=cfg.host, port=cfg.port,
-        workers=cfg.workers if cfg.workers > 1 else None, loop="shoal.cli:new_event_loop",
-        http=CanonicalHeaderProtocol,
+        loop="shoal.cli:new_event_loop", http=CanonicalHeaderProtocol,
         log_level=cfg.log_level, access_log=False, server_header=False, date_header=False,
         timeout_keep_alive=30,
-    )
+    ))
 
 
 # -- fsck -------------------------------------------------------------------------------------

@@ -5,6 +5,21 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+MAX_DEFAULT_WORKERS = 4
+
+
+def default_workers() -> int:
+    """One worker process per core this process may run on, at most MAX_DEFAULT_WORKERS: a
+    worker runs Python on one core at a time (its threads share one interpreter lock), so a
+    single process leaves the other cores to the kernel's share of the work. More than a few
+    cost memory (~45 MiB each) for little more throughput: ``--workers`` sets any number."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_WORKERS))
+
+
 DEV_ACCESS_KEY = "shoaladmin"
 DEV_SECRET_KEY = "shoaladmin-secret-key"
 
@@ -14,7 +29,7 @@ class Config:
     host: str = "127.0.0.1"
     port: int = 9000
     data_dir: str = "./shoal-data"
-    workers: int = 1
+    workers: int = field(default_factory=default_workers)
     region: str = "us-east-1"
     domains: list[str] = field(default_factory=list)  # S3 virtual-host base domains
     cos_domains: list[str] = field(default_factory=list)  # COS virtual-host base domains

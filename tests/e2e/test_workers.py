@@ -1,0 +1,78 @@
+"""``shoal serve --workers N``: N forked servers on one socket, kept at N, gone with the parent."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from .conftest import make_client
+from .server import LiveServer, remove, temp_data_dir
+
+
+def children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/children") as f:
+            found |= {int(c) for c in f.read().split()}
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_for(check: object, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def server() -> Iterator[LiveServer]:
+    srv = LiveServer(data_dir=temp_data_dir(), workers=2)
+    srv.start()
+    yield srv
+    srv.stop()
+    remove(srv.data_dir)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads /proc")
+def test_a_dead_worker_is_replaced_and_the_rest_follow_the_parent(server: LiveServer) -> None:
+    assert server.proc is not None
+    parent = server.proc.pid
+    wait_for(lambda: len(children(parent)) == 2)
+    workers = children(parent)
+    s3 = make_client(server.endpoint)
+    s3.create_bucket(Bucket="workers")
+    for i in range(10):  # both workers share the bucket cache epoch and the metadata
+        s3.put_object(Bucket="workers", Key=f"k{i}", Body=b"x" * i)
+    victim = min(workers)
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: len(children(parent)) == 2 and victim not in children(parent))
+    for _ in range(10):  # still served, whichever worker answers
+        assert s3.get_object(Bucket="workers", Key="k3")["Body"].read() == b"xxx"
+    assert "exited (signal 9); starting another" in server.log()
+    everyone = children(parent)
+    server.stop(sig_kill=True)  # the parent only: its workers must not outlive it
+    wait_for(lambda: not any(alive(p) for p in everyone))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads /proc")
+def test_sigterm_stops_every_worker_cleanly(server: LiveServer) -> None:
+    assert server.proc is not None
+    parent = server.proc.pid
+    wait_for(lambda: len(children(parent)) == 2)
+    workers = children(parent)
+    server.proc.terminate()
+    assert server.proc.wait(timeout=30) == 0
+    assert not any(alive(p) for p in workers)
+    assert "Traceback" not in server.log()
