@@ -103,6 +103,18 @@ def remove(path: str) -> None:
 
 
 @contextmanager
+def own_server(workers: int = 1) -> Iterator[LiveServer]:
+    """A running Shoal on a fresh data dir of its own; stopped and removed on exit."""
+    srv = LiveServer(data_dir=temp_data_dir(), workers=workers)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        remove(srv.data_dir)
+
+
+@contextmanager
 def seeded_server(extra_args: list[str], workers: int = 1) -> Iterator[LiveServer]:
     """A running Shoal on a fresh data dir with the seed KMS key; removed on exit (the
     session-wide servers of the S3 and COS suites)."""

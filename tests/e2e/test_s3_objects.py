@@ -18,7 +18,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from .conftest import make_client
-from .server import LiveServer, remove, temp_data_dir
+from .server import LiveServer, own_server
 from .test_s3_auth import EMPTY_SHA256, sign_v4
 
 DATA = bytes(range(100))
@@ -332,11 +332,8 @@ def _peak_rss(pid: int) -> int:
 @pytest.fixture(scope="module")
 def fresh_server() -> Iterator[LiveServer]:
     """A server of its own, so its peak memory reflects only the test below."""
-    srv = LiveServer(data_dir=temp_data_dir())
-    srv.start()
-    yield srv
-    srv.stop()
-    remove(srv.data_dir)
+    with own_server() as srv:
+        yield srv
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs procfs")

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from .conftest import make_client
-from .server import LiveServer, remove, temp_data_dir
+from .server import LiveServer, own_server
 
 
 def children(pid: int) -> set[int]:
@@ -38,19 +38,21 @@ def wait_for(check: object, timeout: float = 15.0) -> None:
 
 @pytest.fixture
 def server() -> Iterator[LiveServer]:
-    srv = LiveServer(data_dir=temp_data_dir(), workers=2)
-    srv.start()
-    yield srv
-    srv.stop()
-    remove(srv.data_dir)
+    with own_server(workers=2) as srv:
+        yield srv
+
+
+def running_workers(server: LiveServer) -> tuple[int, set[int]]:
+    """The server's parent pid and its two workers, once both are up."""
+    assert server.proc is not None
+    parent = server.proc.pid
+    wait_for(lambda: len(children(parent)) == 2)
+    return parent, children(parent)
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads /proc")
 def test_a_dead_worker_is_replaced_and_the_rest_follow_the_parent(server: LiveServer) -> None:
-    assert server.proc is not None
-    parent = server.proc.pid
-    wait_for(lambda: len(children(parent)) == 2)
-    workers = children(parent)
+    parent, workers = running_workers(server)
     s3 = make_client(server.endpoint)
     s3.create_bucket(Bucket="workers")
     for i in range(10):  # both workers share the bucket cache epoch and the metadata
@@ -68,10 +70,8 @@ def test_a_dead_worker_is_replaced_and_the_rest_follow_the_parent(server: LiveSe
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads /proc")
 def test_sigterm_stops_every_worker_cleanly(server: LiveServer) -> None:
+    _, workers = running_workers(server)
     assert server.proc is not None
-    parent = server.proc.pid
-    wait_for(lambda: len(children(parent)) == 2)
-    workers = children(parent)
     server.proc.terminate()
     assert server.proc.wait(timeout=30) == 0
     assert not any(alive(p) for p in workers)
