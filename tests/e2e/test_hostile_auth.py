@@ -161,7 +161,10 @@ def as_delete(req: Request) -> Request:
 
 
 LONG_AGO = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20)
-NOW = int(time.time())
+def ago(seconds: int) -> int:
+    """Now minus ``seconds``, when the request is built (the tests run long after import)."""
+    return int(time.time()) - seconds
+
 SIG = (403, "SignatureDoesNotMatch")
 EXPIRED = (403, "AccessDenied")
 SKEWED = (403, "RequestTimeTooSkewed")
@@ -185,12 +188,12 @@ CASES: dict[str, tuple[Build, tuple[int, str]]] = {
     "cos-header-tampered": (lambda p: flip_signature(cos_header(p)), SIG),
     "cos-header-replayed-other-key": (lambda p: other_key(cos_header(p)), SIG),
     "cos-header-replayed-as-delete": (lambda p: as_delete(cos_header(p)), SIG),
-    "cos-header-expired": (lambda p: cos_header(p, window=(NOW - 2000, NOW - 1000)), EXPIRED),
-    "cos-header-not-yet-valid": (lambda p: cos_header(p, window=(NOW + 1000, NOW + 2000)),
+    "cos-header-expired": (lambda p: cos_header(p, window=(ago(2000), ago(1000))), EXPIRED),
+    "cos-header-not-yet-valid": (lambda p: cos_header(p, window=(ago(-1000), ago(-2000))),
                                  EXPIRED),
     "cos-query-tampered": (lambda p: flip_signature(cos_query(p)), SIG),
     "cos-query-replayed-other-key": (lambda p: other_key(cos_query(p)), SIG),
-    "cos-query-expired": (lambda p: cos_query(p, window=(NOW - 2000, NOW - 1000)), EXPIRED),
+    "cos-query-expired": (lambda p: cos_query(p, window=(ago(2000), ago(1000))), EXPIRED),
 }
 
 
