@@ -82,7 +82,7 @@ def serve(cfg: Config) -> None:
           f"workers: {cfg.workers})", file=sys.stderr, flush=True)
     if cfg.workers > 1:
         socks = prefork.bind(cfg.host, cfg.port, cfg.workers)
-        prefork.run(cfg.workers, socks, lambda s: _server(cfg).run(sockets=[s]))
+        sys.exit(prefork.run(cfg.workers, socks, lambda s: _server(cfg).run(sockets=[s])))
     else:
         _server(cfg).run()
 

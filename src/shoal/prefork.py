@@ -24,6 +24,8 @@ from collections.abc import Callable
 STOP_TIMEOUT_S = 30.0
 POLL_S = 0.1
 RESTART_PAUSE_S = 0.5  # between restarts of a worker that keeps dying
+EARLY_S = 5.0  # a worker that fails sooner than this after its start failed to start
+MAX_EARLY_FAILURES = 5  # in a row: then the server cannot start (bad config): give up
 _PR_SET_PDEATHSIG = 1
 
 
@@ -39,6 +41,7 @@ def bind(host: str, port: int, count: int) -> list[socket.socket]:
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
+        port = sock.getsockname()[1]  # port 0: the others take the one the first was given
         sock.listen(2048)
         socks.append(sock)
     return socks
@@ -55,10 +58,12 @@ def _die_with_parent(parent: int) -> None:
 
 
 def run(workers: int, socks: list[socket.socket],
-        worker: Callable[[socket.socket], None]) -> None:
+        worker: Callable[[socket.socket], None]) -> int:
     """Fork ``workers`` processes, worker i running ``worker(socks[i % len(socks)])`` (a
     replacement gets the socket of the worker it replaces, and the connections waiting on it);
-    return when all have stopped after SIGTERM or SIGINT."""
+    return 0 when all have stopped after SIGTERM or SIGINT, 1 when workers kept failing right
+    after their start (MAX_EARLY_FAILURES in a row: the server cannot start)."""
+    early_failures = 0
     parent = os.getpid()
     children: dict[int, tuple[int, float]] = {}  # pid -> (worker number, when it started)
     stopping: list[int] = []  # the signal that asked us to stop
@@ -111,14 +116,23 @@ def run(workers: int, socks: list[socket.socket],
         gone = children.pop(pid, None)
         if gone is None or stopping:
             continue
+        lived = time.monotonic() - gone[1]
+        early_failures = early_failures + 1 if lived < EARLY_S else 0
+        if early_failures >= MAX_EARLY_FAILURES:
+            print(f"shoal: workers keep failing at start ({_describe(status)}); stopping",
+                  file=sys.stderr, flush=True)
+            on_signal(signal.SIGTERM, None)
+            stopping.append(-1)
+            continue
         print(f"shoal: worker {pid} exited ({_describe(status)}); starting another",
               file=sys.stderr, flush=True)
-        if time.monotonic() - gone[1] < RESTART_PAUSE_S:
+        if lived < RESTART_PAUSE_S:
             time.sleep(RESTART_PAUSE_S)
         if not stopping:
             start(gone[0])
     for sock in socks:
         sock.close()
+    return 1 if -1 in stopping else 0
 
 
 def _kill(pid: int, sig: int) -> None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from .conftest import make_client
-from .server import LiveServer, own_server
+from .server import LiveServer, own_server, remove, temp_data_dir
 
 
 def children(pid: int) -> set[int]:
@@ -76,3 +78,18 @@ def test_sigterm_stops_every_worker_cleanly(server: LiveServer) -> None:
     assert server.proc.wait(timeout=30) == 0
     assert not any(alive(p) for p in workers)
     assert "Traceback" not in server.log()
+
+
+def test_workers_that_cannot_start_stop_the_server() -> None:
+    """A configuration every worker fails on (here: no metadata store there) ends the server
+    with an error instead of restarting workers forever."""
+    data = temp_data_dir()
+    try:
+        cmd = [sys.executable, "-m", "shoal", "serve", "--port", "0", "--workers", "2",
+               "--data-dir", data, "--meta-dsn", "postgresql://nobody@127.0.0.1:1/none"]
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                             env=dict(os.environ, SHOAL_LOG_LEVEL="warning"))
+    finally:
+        remove(data)
+    assert run.returncode == 1
+    assert "workers keep failing at start" in run.stderr
