@@ -4,23 +4,19 @@ One WAL database file shared by any number of worker processes; one connection p
 Every write is a short ``BEGIN IMMEDIATE`` transaction (so it never has to upgrade a read lock,
 the case where SQLite gives up without waiting); every read is a single SELECT, i.e. one
 implicit transaction and a consistent snapshot. ``synchronous=FULL`` makes a commit durable
-when it returns. Object and upload writes are group-committed (``_batched``): writes that
-arrive while a commit is under way share the next one, each in its own savepoint.
+when it returns. Object and upload writes are group-committed (``_batched``, see
+``sqlite_writer``): writes that arrive while a commit is under way share the next one.
 """
 
 from __future__ import annotations
 
-import copy
-import fcntl
 import json
-import os
 import sqlite3
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any, TypeVar
@@ -42,6 +38,7 @@ from ..core.model import (
 from .epoch import SharedEpoch
 from .kms_stores import SqliteKms
 from .sqlite_accounts import SqliteAccounts
+from .sqlite_writer import Writer
 
 SCHEMA_VERSION = 5  # v1: buckets, objects, uploads, parts; v2: users, access keys;
 #                   v3: KMS keys; v4: objects.upload_id; v5: inline_blobs
@@ -243,24 +240,6 @@ class _Connection(sqlite3.Connection):
     """Weak-referenceable, so a finished thread's connection can be garbage-collected."""
 
 
-@dataclass(slots=True)
-class _Pending:
-    """One write waiting for a group commit, then its outcome."""
-
-    op: Callable[[sqlite3.Connection], Any]
-    done: bool = False
-    result: Any = None
-    error: BaseException | None = None
-
-
-def _copy_error(exc: BaseException) -> BaseException:
-    """A copy of ``exc`` per waiting thread, so that their tracebacks stay apart."""
-    try:
-        return copy.copy(exc)
-    except Exception:
-        return exc
-
-
 class SqliteMetaStore(SqliteAccounts, SqliteKms):
     """``MetaStore`` and ``AccountStore`` over one SQLite file (WAL, synchronous=FULL)."""
 
@@ -281,10 +260,7 @@ class SqliteMetaStore(SqliteAccounts, SqliteKms):
         self._pid = process.pid()
         self._local = threading.local()
         self._lock = threading.Lock()  # guards _conns
-        self._write_lock = threading.Lock()  # queues this process's writers without polling
-        self._queue_lock = threading.Lock()  # guards _queue
-        self._queue: list[_Pending] = []  # writes waiting for the next group commit
-        self._lock_fd: int | None = None  # the file flocked by this process's writer
+        self._writer = Writer(self.path + "-writer")
         # Weak, so that the connection of a thread that has finished goes away with it.
         self._conns: weakref.WeakSet[_Connection] = weakref.WeakSet()
 
@@ -336,78 +312,17 @@ class SqliteMetaStore(SqliteAccounts, SqliteKms):
             return
 
     def _batched(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``op(conn)`` in a write transaction, group-committed: the writes other threads
-        queue while a commit is under way go into the next transaction together, so they
-        share one COMMIT (one WAL fsync). Each op runs in its own savepoint, so one that
-        raises is rolled back alone; a failed COMMIT fails them all. Durable on return."""
-        if self._pid != process.pid():
-            self._after_fork()
-        item = _Pending(op)
-        with self._queue_lock:
-            self._queue.append(item)
-        with self._write_lock:
-            if not item.done:  # else an earlier leader has committed it
-                with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                with self._process_lock():
-                    self._commit_batch(batch)
-        if item.error is not None:
-            raise item.error
-        return item.result  # type: ignore[no-any-return]
-
-    def _commit_batch(self, batch: list[_Pending]) -> None:
-        try:
-            conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for item in batch:
-                    conn.execute("SAVEPOINT op")
-                    try:
-                        item.result = item.op(conn)
-                    except Exception as exc:
-                        conn.execute("ROLLBACK TO op")
-                        item.error = exc
-                    conn.execute("RELEASE op")
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-        except BaseException as exc:
-            for item in batch:
-                item.result, item.error = None, _copy_error(exc)
-        finally:
-            for item in batch:
-                item.done = True
-
-    @contextmanager
-    def _process_lock(self) -> Iterator[None]:
-        """The right to write among processes; call with ``_write_lock`` held (threads queue
-        on that). Processes queue on an flock of a file beside the database: a waiting writer
-        sleeps in the kernel until the lock is free, where SQLite's busy handler would poll
-        with sleeps growing to 100 ms (and a writer that keeps losing the race could wait for
-        seconds). SQLite's own locking still guards the data."""
-        if self._lock_fd is None:
-            self._lock_fd = os.open(self.path + "-writer", os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        """Run ``op(conn)`` in a write transaction shared with the writes of other threads
+        queued meanwhile (group commit, see ``sqlite_writer``). Durable on return."""
+        conn = self._conn()  # first: in a forked child it makes the child's own writer
+        return self._writer.batched(conn, op)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One short write transaction; the lock is taken at BEGIN, so no upgrade can fail."""
-        conn = self._conn()
-        with self._write_lock, self._process_lock():
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        """One short write transaction of its own."""
+        conn = self._conn()  # first, as in _batched
+        with self._writer.transaction(conn):
+            yield conn
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Run one SELECT to completion: its own implicit transaction, one snapshot."""
@@ -432,10 +347,7 @@ class SqliteMetaStore(SqliteAccounts, SqliteKms):
             for conn in list(self._conns):
                 conn.close()
             self._conns = weakref.WeakSet()
-        with self._write_lock:
-            if self._lock_fd is not None and self._pid == process.pid():
-                os.close(self._lock_fd)
-            self._lock_fd = None
+        self._writer.close()
         self._local = threading.local()
 
     # -- buckets ----------------------------------------------------------------------------
