@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from .errors import ShoalError
 from .model import ByteRange, ObjectRecord
 from .ports import BlobStore, BlobWriter
-from .reader import extents, inline_body, stream
+from .reader import object_bytes
 
 MAGIC = b"SHS1"
 CHUNK_LOG2 = 16
@@ -296,6 +296,4 @@ def read_object(
     blobs: BlobStore, record: ObjectRecord, rng: ByteRange | None, kek: Kek | None
 ) -> AsyncIterator[bytes]:
     """The plaintext of ``rng`` of the object (all of it when None), unsealed with ``kek``."""
-    if record.inline is not None:  # never sealed: kept inline only when not encrypted
-        return inline_body(record.inline, rng)
-    return stream(kek.seal(blobs) if kek is not None else blobs, extents(record, rng))
+    return object_bytes(kek.seal(blobs) if kek is not None else blobs, record, rng)

@@ -12,7 +12,7 @@ from .errors import RetryConflict, ShoalError
 from .ingest import Expect, Ingested, ingest
 from .model import INLINE_MAX, ByteRange, ObjectMeta, ObjectRecord, Segment, stored_blobs
 from .ports import BlobStore, MetaStore
-from .reader import CHUNK, Extent, extents, inline_body, read_whole, stream
+from .reader import CHUNK, Extent, object_bytes, read_whole
 
 
 class ObjectService:
@@ -103,12 +103,7 @@ class ObjectService:
         return record, read_whole(self.blobs, Extent(seg.blob, seg.offset, seg.length))
 
     def read(self, record: ObjectRecord, rng: ByteRange | None) -> AsyncIterator[bytes]:
-        if record.inline is not None:
-            return inline_body(record.inline, rng)
-        return stream(self.blobs, extents(record, rng))
-
-    def extents(self, record: ObjectRecord, rng: ByteRange | None) -> list[Extent]:
-        return extents(record, rng)
+        return object_bytes(self.blobs, record, rng)
 
     async def delete(self, bucket: str, key: str, when: WriteConditions | None = None) -> bool:
         """Delete if present; True when something was deleted. ``when`` (If-Match, match

@@ -208,8 +208,17 @@ def _open_extent(blobs: BlobStore, ext: Extent, early: BinaryIO | None = None) -
     return f
 
 
-async def inline_body(data: bytes, rng: ByteRange | None) -> AsyncIterator[bytes]:
-    """The bytes of an object kept inline (``ObjectRecord.inline``), or a range of them."""
+def object_bytes(
+    blobs: BlobStore, record: ObjectRecord, rng: ByteRange | None
+) -> AsyncIterator[bytes]:
+    """The bytes of ``rng`` of the object (all of it when None), as stored: from ``blobs``,
+    or from the record itself for an object kept inline (never sealed)."""
+    if record.inline is not None:
+        return _inline_body(record.inline, rng)
+    return stream(blobs, extents(record, rng))
+
+
+async def _inline_body(data: bytes, rng: ByteRange | None) -> AsyncIterator[bytes]:
     yield data if rng is None else data[rng.first:rng.last + 1]
 
 
