@@ -35,7 +35,6 @@ from ..core.model import (
     ObjectSummary,
     Part,
     Upload,
-    is_inline,
     stored_blobs,
 )
 from .kms_stores import PostgresKms
@@ -49,6 +48,7 @@ from .sqlite import (
     _blobs,
     _bucket_from_row,
     _bucket_params,
+    _drop_inline,
     _obj_from_row,
     _obj_params,
     _part_from_row,
@@ -203,16 +203,8 @@ def _put_object(conn: Conn, record: ObjectRecord) -> list[str]:
                "ON CONFLICT (blob) DO UPDATE SET data = excluded.data")
         conn.execute(sql, (record.segments[0].blob, record.inline))
     keep = {s.blob for s in record.segments}
-    return _drop_inline(conn, [] if old is None else [b for b in _blobs(old) if b not in keep])
-
-
-def _drop_inline(conn: Conn, blob_ids: list[str]) -> list[str]:
-    """Delete the inline bodies among ``blob_ids`` (in the caller's transaction); return the
-    others, the blob-store blobs for the caller to free after the commit."""
-    inline = [b for b in blob_ids if is_inline(b)]
-    if inline:
-        conn.execute("DELETE FROM inline_blobs WHERE blob = ANY(%s)", (inline,))
-    return stored_blobs(blob_ids)
+    return _drop_inline(conn, [] if old is None else [b for b in _blobs(old) if b not in keep],
+                        "%s")
 
 
 def _update_object_meta(conn: Conn, params: dict[str, Any]) -> int:
@@ -226,7 +218,7 @@ def _update_object_meta(conn: Conn, params: dict[str, Any]) -> int:
 def _delete_object(conn: Conn, bucket: str, key: str) -> list[str] | None:
     sql = "DELETE FROM objects WHERE bucket = %s AND key = %s RETURNING segments"
     rows = conn.execute(sql, (bucket, key)).fetchall()
-    return _drop_inline(conn, _blobs(rows[0][0])) if rows else None
+    return _drop_inline(conn, _blobs(rows[0][0]), "%s") if rows else None
 
 
 def _create_upload(conn: Conn, upload: Upload) -> None:

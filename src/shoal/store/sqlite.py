@@ -172,12 +172,13 @@ def _blobs(segments_json: str) -> list[str]:
     return list(dict.fromkeys(b for b, _, _ in json.loads(segments_json)))
 
 
-def _drop_inline(conn: sqlite3.Connection, blob_ids: list[str]) -> list[str]:
-    """Delete the inline bodies among ``blob_ids`` (in the caller's transaction); return the
-    others, the blob-store blobs for the caller to free after the commit."""
+def _drop_inline(conn: Any, blob_ids: list[str], mark: str = "?") -> list[str]:
+    """Delete the inline bodies among ``blob_ids`` (in the caller's transaction, on a SQLite
+    or, with ``mark="%s"``, a PostgreSQL connection); return the others, the blob-store blobs
+    for the caller to free after the commit."""
     inline = [(b,) for b in blob_ids if is_inline(b)]
     if inline:
-        conn.executemany("DELETE FROM inline_blobs WHERE blob = ?", inline)
+        conn.cursor().executemany(f"DELETE FROM inline_blobs WHERE blob = {mark}", inline)
     return stored_blobs(blob_ids)
 
 
