@@ -199,7 +199,7 @@ def test_sqlite_v1_database_is_upgraded(tmp_path: Path) -> None:
         assert store.create_user(ALICE) and store.add_key(key("AK"))
         assert store.lookup_key("AK") == (key("AK"), ALICE)
         version = store._conn().execute("PRAGMA user_version").fetchall()
-        assert version == [(sqlite_store.SCHEMA_VERSION,)] == [(5,)]
+        assert version == [(sqlite_store.SCHEMA_VERSION,)] == [(6,)]
     finally:
         store.close()
     again = SqliteMetaStore(path)  # reopening an upgraded file changes nothing
@@ -229,7 +229,7 @@ def test_postgres_v1_schema_is_upgraded() -> None:
             assert store.create_user(ALICE) and store.add_key(key("AK"))
             assert store.lookup_key("AK") == (key("AK"), ALICE)
             rows = store._conn().execute("SELECT version FROM shoal_schema").fetchall()
-            assert rows == [(postgres_store.SCHEMA_VERSION,)] == [(5,)]
+            assert rows == [(postgres_store.SCHEMA_VERSION,)] == [(6,)]
         finally:
             store.close()
         again = PostgresMetaStore(dsn)

@@ -665,6 +665,46 @@ def test_postgres_reopen_is_idempotent() -> None:
         second.close()
 
 
+def test_sqlite_listing_is_one_scan_of_the_covering_index(tmp_path: Path) -> None:
+    store = SqliteMetaStore(str(tmp_path / "meta.db"))
+    try:
+        store.create_bucket(Bucket("b", "o", 1.0))
+        for i in range(3):
+            store.put_object(rec(f"p/{i}", bucket="b"))
+        conn = store._conn()
+        for op, bounded in ((">", True), (">=", True), (">", False), (">=", False)):
+            sql = sqlite_store._list_objects_sql(op, bounded)
+            params = ("b", "p/", "p0", 10) if bounded else ("b", "p/", 10)
+            plan = " ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+            assert "USING COVERING INDEX objects_listing" in plan, plan
+            assert "TEMP B-TREE" not in plan, plan  # the index gives the order: no sort
+        assert [o.key for o in store.list_objects("b", "p/", "p/0", 10)] == ["p/1", "p/2"]
+    finally:
+        store.close()
+
+
+def test_postgres_listing_index_carries_the_listed_columns() -> None:
+    with pg_schema() as dsn:
+        store = PostgresMetaStore(dsn)
+        try:
+            rows = store._conn().execute(
+                "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+                "AND tablename = 'objects'"
+            ).fetchall()
+            defs = [d for (d,) in rows if "(bucket, key" in d]
+            assert len(defs) == 1 and "UNIQUE" in defs[0], defs  # the old index is gone
+            assert "(bucket, key) INCLUDE (size, etag, last_modified, storage_class, owner)" \
+                in defs[0]
+            store.create_bucket(Bucket("b", "o", 1.0))
+            store.put_object(rec("k", bucket="b"))
+            again = rec("k", bucket="b")
+            again.etag = "e2"
+            store.put_object(again)  # the same key: replaced (ON CONFLICT (bucket, key))
+            assert [(o.key, o.etag) for o in store.list_objects("b", "", "", 10)] == [("k", "e2")]
+        finally:
+            store.close()
+
+
 _V3_OBJECT = ("INSERT INTO objects (bucket, key, size, etag, last_modified, owner, "
               "storage_class, meta, segments, parts, checksums) VALUES ('b', 'k', 3, 'e-1', "
               "1.5, 'o', 'STANDARD', '{}', '[[\"blob\",0,3]]', '[[1,3,\"e\",null]]', '{}')")

@@ -63,8 +63,9 @@ P = ParamSpec("P")
 T = TypeVar("T")
 Conn = psycopg.Connection[Any]
 
-SCHEMA_VERSION = 5  # v1: buckets, objects, uploads, parts; v2: users, access keys;
-#                   v3: KMS keys; v4: objects.upload_id; v5: inline_blobs
+SCHEMA_VERSION = 6  # v1: buckets, objects, uploads, parts; v2: users, access keys;
+#                   v3: KMS keys; v4: objects.upload_id; v5: inline_blobs;
+#                   v6: a covering index for listings
 MAX_ATTEMPTS = 10  # of one write transaction, on serialization failures and deadlocks
 _UPSERT_ROUNDS = 100  # insert-or-lock rounds of one upsert (each lost race costs one)
 _BATCH = 1000

@@ -40,8 +40,9 @@ from .kms_stores import SqliteKms
 from .sqlite_accounts import SqliteAccounts
 from .sqlite_writer import Writer
 
-SCHEMA_VERSION = 5  # v1: buckets, objects, uploads, parts; v2: users, access keys;
-#                   v3: KMS keys; v4: objects.upload_id; v5: inline_blobs
+SCHEMA_VERSION = 6  # v1: buckets, objects, uploads, parts; v2: users, access keys;
+#                   v3: KMS keys; v4: objects.upload_id; v5: inline_blobs;
+#                   v6: a covering index for listings
 BUSY_TIMEOUT_S = 30.0
 # Page cache per connection. Every thread that touches the store has its own connection (a
 # worker has dozens), and SQLite's default of 2 MiB each kept ~25 MiB more resident per worker
