@@ -252,6 +252,23 @@ def test_post_object_sigv4_policy(s3, server, bucket: str) -> None:  # noqa: ANN
     assert s3.get_object(Bucket=bucket, Key="v4.bin")["Body"].read() == b"v4"
 
 
+def test_post_object_ignores_cos_forbid_overwrite(s3, server, bucket: str) -> None:  # noqa: ANN001
+    """x-cos-forbid-overwrite means nothing to S3: the object is replaced. Like any other field
+    of a signed form the policy must cover it (S3 rule: else 403, Extra input fields)."""
+    s3.put_object(Bucket=bucket, Key="keep", Body=b"old")
+    policy = _policy(bucket, {"key": "keep"}, ["starts-with", "$x-cos-forbid-overwrite", ""])
+    fields = [("key", "keep"), ("AWSAccessKeyId", ACCESS_KEY), ("policy", policy),
+              ("signature", _v2(policy)), ("x-cos-forbid-overwrite", "true")]
+    r = _post(server, bucket, [*fields, ("file", b"new")])
+    assert r.status_code == 204, r.text
+    assert s3.get_object(Bucket=bucket, Key="keep")["Body"].read() == b"new"
+    bare = _policy(bucket, {"key": "keep"})
+    uncovered = [*fields[:2], ("policy", bare), ("signature", _v2(bare)), *fields[4:]]
+    r = _post(server, bucket, [*uncovered, ("file", b"newer")])
+    assert r.status_code == 403 and b"Extra input fields: x-cos-forbid-overwrite" in r.content
+    assert s3.get_object(Bucket=bucket, Key="keep")["Body"].read() == b"new"
+
+
 # --------------------------------------------------------------------------- sub-resources
 
 

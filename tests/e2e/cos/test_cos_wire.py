@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import http.client
+import json
+import os
 import re
 import time
 from collections.abc import Iterator
+from xml.etree import ElementTree
 
 import pytest
+import requests
+from urllib3 import encode_multipart_formdata
 
+from shoal.core.model import INLINE_MAX
 from shoal.dialects.cos.signature import make_authorization
 
 from ..server import ACCESS_KEY, SECRET_KEY, LiveServer
@@ -259,6 +267,100 @@ def test_forbid_overwrite_complete(wire: Wire, seed_bucket: str) -> None:
     assert _code(refused) == (409, "FileAlreadyExists")
     wire.request("DELETE", seed_bucket, "mp-keep", query=[("uploadId", second)])
     wire.request("DELETE", seed_bucket, "mp-keep")
+
+
+def _post_form(bucket: str, key: str, body: bytes, forbid: str | None = None,
+               covered: bool = True) -> tuple[bytes, dict[str, str]]:
+    """A signed POST Object form (policy signature V2) and its headers, for the COS Host. The
+    policy lets ``x-cos-forbid-overwrite`` take any value, unless ``covered`` is False."""
+    expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 600))
+    conditions: list[object] = [{"bucket": bucket}, {"key": key}]
+    if covered:
+        conditions.append(["starts-with", "$x-cos-forbid-overwrite", ""])
+    policy = base64.b64encode(json.dumps({"expiration": expires,
+                                          "conditions": conditions}).encode()).decode()
+    signature = base64.b64encode(hmac.new(SECRET_KEY.encode(), policy.encode(),
+                                          hashlib.sha1).digest()).decode()
+    fields: list[tuple[str, str | tuple[str, bytes]]] = [
+        ("key", key), ("AWSAccessKeyId", ACCESS_KEY), ("policy", policy),
+        ("signature", signature)]
+    if forbid is not None:
+        fields.append(("x-cos-forbid-overwrite", forbid))
+    data, content_type = encode_multipart_formdata([*fields, ("file", ("f.bin", body))])
+    return data, {"Host": cos_host(bucket), "Content-Type": content_type}
+
+
+def _post(wire: Wire, bucket: str, key: str, body: bytes, forbid: str | None = None,
+          covered: bool = True) -> requests.Response:
+    data, headers = _post_form(bucket, key, body, forbid, covered)
+    return requests.post(wire.base + "/", data=data, headers=headers, timeout=30)
+
+
+def _blob_files(server: LiveServer) -> int:
+    return sum(len(files) for _, _, files in os.walk(os.path.join(server.data_dir, "blobs")))
+
+
+@pytest.mark.parametrize("value", ["true", "TRUE"])
+def test_post_object_forbid_overwrite_field(wire: Wire, seed_bucket: str, value: str) -> None:
+    put = wire.request("PUT", seed_bucket, "post-keep", body=b"old bytes")
+    refused = _post(wire, seed_bucket, "post-keep", b"new bytes", forbid=value)
+    assert _code(refused) == (409, "FileAlreadyExists")
+    got = wire.request("GET", seed_bucket, "post-keep")
+    assert (got.content, got.headers["ETag"]) == (b"old bytes", put.headers["ETag"])
+    wire.request("DELETE", seed_bucket, "post-keep")
+
+
+def test_post_object_forbid_overwrite_free_key_and_false(wire: Wire, seed_bucket: str) -> None:
+    wire.request("DELETE", seed_bucket, "post-new")
+    first = _post(wire, seed_bucket, "post-new", b"first", forbid="true")
+    assert first.status_code == 204, first.text  # nothing there yet: written
+    assert wire.request("GET", seed_bucket, "post-new").content == b"first"
+    again = _post(wire, seed_bucket, "post-new", b"second", forbid="false")
+    assert again.status_code == 204, again.text
+    assert wire.request("GET", seed_bucket, "post-new").content == b"second"
+    plain = _post(wire, seed_bucket, "post-new", b"third")
+    assert plain.status_code == 204, plain.text
+    assert wire.request("GET", seed_bucket, "post-new").content == b"third"
+    wire.request("DELETE", seed_bucket, "post-new")
+
+
+def test_post_object_forbid_overwrite_needs_a_policy_condition(wire: Wire,
+                                                               seed_bucket: str) -> None:
+    """Like any other x-cos-* field of a signed form, the policy must cover it."""
+    wire.request("DELETE", seed_bucket, "post-uncovered")
+    resp = _post(wire, seed_bucket, "post-uncovered", b"x", forbid="true", covered=False)
+    assert _code(resp) == (403, "AccessDenied")
+    assert wire.request("GET", seed_bucket, "post-uncovered").status_code == 404
+
+
+def test_post_object_forbid_overwrite_checked_as_the_object_lands(
+        wire: Wire, seed_bucket: str, cos_server: LiveServer) -> None:
+    """The key is free when the file starts; a PUT lands while it is still arriving: the POST
+    is refused at commit, keeps the PUT's object and leaves no blob behind."""
+    key = "post-race"
+    wire.request("DELETE", seed_bucket, key)
+    body = os.urandom(INLINE_MAX + 1)  # stored in a blob file, so a leak would show
+    data, headers = _post_form(seed_bucket, key, body, forbid="true")
+    blobs = _blob_files(cos_server)
+    conn = http.client.HTTPConnection("127.0.0.1", cos_server.port, timeout=30)
+    try:
+        conn.putrequest("POST", "/", skip_host=True, skip_accept_encoding=True)
+        for name, value in {**headers, "Content-Length": str(len(data))}.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        half = len(data) - len(body) // 2
+        conn.send(data[:half])
+        time.sleep(0.5)  # the server has read the fields and started on the file
+        assert wire.request("PUT", seed_bucket, key, body=b"landed first").status_code == 200
+        conn.send(data[half:])
+        resp = conn.getresponse()
+        status, doc = resp.status, resp.read()
+    finally:
+        conn.close()
+    assert (status, ElementTree.fromstring(doc).findtext("Code")) == (409, "FileAlreadyExists")
+    assert wire.request("GET", seed_bucket, key).content == b"landed first"
+    assert _blob_files(cos_server) == blobs
+    wire.request("DELETE", seed_bucket, key)
 
 
 def test_traffic_limit_paces_uploads_and_downloads(wire: Wire, seed_bucket: str) -> None:

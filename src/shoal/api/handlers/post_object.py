@@ -3,6 +3,8 @@
 The form carries the key, the object's headers as fields, an optional signed policy and the
 ``file`` part. Without a policy the request is anonymous and needs a bucket that grants WRITE
 to everyone; with one the signature names the caller and the policy must allow every field.
+With COS, an ``x-cos-forbid-overwrite`` form field of "true" (any case) refuses to replace an
+existing object, as on PUT; the request's own headers are not read for it.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from urllib.parse import quote, urlencode
 
 from ...core.auth import ANONYMOUS, Principal, acl_allows
 from ...core.buckets import effective_acl
+from ...core.conditions import WriteConditions
 from ...core.errors import ShoalError
 from .. import postpolicy, xmldoc
 from ..body import expect_for
 from ..context import Ctx
 from ..formdata import Form, boundary_of, read_form
-from ..headers import object_meta
+from ..headers import forbids_overwrite, object_meta
 from ..response import Response
 from ..sse import write_kek
 from ..xmldoc import E
@@ -62,7 +65,9 @@ async def post_object(ctx: Ctx) -> Response:
     expect.seal = kek.seal if kek is not None else None
     body = _limited(form.file, policy.length_range if policy else None)
     owner = who.user_id or bucket.owner
-    record = await ctx.core.objects.put(ctx.bucket, key, meta, body, expect, owner)
+    # Checked before the file is read and again as the object lands (as for PUT).
+    when = WriteConditions(forbid_overwrite=forbids_overwrite(_field_request(ctx, values), ctx.d))
+    record = await ctx.core.objects.put(ctx.bucket, key, meta, body, expect, owner, when)
     return _success(ctx, values, key, record.etag)
 
 
