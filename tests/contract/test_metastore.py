@@ -10,6 +10,7 @@ Where none is reachable its tests are skipped, unless CI is set: then they fail.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import multiprocessing as mp
 import os
@@ -19,6 +20,7 @@ import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -32,6 +34,7 @@ import shoal.store.sqlite as sqlite_store
 from shoal.core.errors import RetryConflict, ShoalError
 from shoal.core.model import (
     Bucket,
+    ByteRange,
     ObjectMeta,
     ObjectRecord,
     Part,
@@ -41,8 +44,9 @@ from shoal.core.model import (
     new_inline_id,
 )
 from shoal.core.ports import MetaStore
+from shoal.core.reader import BlobGone, object_bytes
 from shoal.store.fs import new_blob_id
-from shoal.store.memory import MemoryMetaStore
+from shoal.store.memory import MemoryBlobStore, MemoryMetaStore
 from shoal.store.postgres import PostgresMetaStore
 from shoal.store.sqlite import SqliteMetaStore, prefix_successor
 
@@ -247,6 +251,47 @@ def test_inline_body_lives_and_goes_with_its_row(store: MetaStore) -> None:
     made = rec("k2", blobs=[blob], upload_id="u1")
     assert store.complete_upload("u1", made, {1: blob}) == []
     assert store.get_object("bkt", "k2") == made
+
+
+def read_all(store: MetaStore, record: ObjectRecord, rng: ByteRange | None = None) -> bytes:
+    async def run() -> bytes:
+        return b"".join([c async for c in object_bytes(store, MemoryBlobStore(), record, rng)])
+
+    return asyncio.run(run())
+
+
+def test_record_without_its_inline_bytes(store: MetaStore) -> None:
+    small = inline_rec("k", b"\x00small body\xff", owner="alice", checksums={"crc32": "x"})
+    store.put_object(small)
+    bare = store.get_object("bkt", "k", with_inline=False)
+    assert bare is not None and bare.inline is None
+    assert replace(bare, inline=small.inline) == store.get_object("bkt", "k") == small
+    blob = small.segments[0].blob
+    assert store.get_inline_blob(blob) == small.inline
+    # reader.object_bytes reads the bytes the record came without.
+    assert read_all(store, bare) == small.inline
+    assert read_all(store, bare, ByteRange(1, 5)) == b"small"
+    # A metadata-only change made from such a record keeps the bytes.
+    bare.owner = "bob"
+    store.update_object_meta(bare)
+    got = store.get_object("bkt", "k")
+    assert got is not None and got.owner == "bob" and got.inline == small.inline
+    # An empty inline body is b"", not missing; a file-backed record is the same either way.
+    store.put_object(inline_rec("empty", b""))
+    empty = store.get_object("bkt", "empty", with_inline=False)
+    assert empty is not None and empty.inline is None
+    assert store.get_inline_blob(empty.segments[0].blob) == b"" and read_all(store, empty) == b""
+    filed = rec("filed")
+    store.put_object(filed)
+    assert store.get_object("bkt", "filed", with_inline=False) == filed
+    assert store.get_object("bkt", "nope", with_inline=False) is None
+    # Once the object is replaced its bytes are gone: the reader says so (BlobGone).
+    store.put_object(inline_rec("k", b"new"))
+    assert store.get_inline_blob(blob) is None
+    with pytest.raises(BlobGone):
+        read_all(store, bare)
+    assert store.get_inline_blob(new_inline_id()) is None
+    assert store.get_inline_blob(filed.segments[0].blob) is None
 
 
 def test_delete_bucket(store: MetaStore) -> None:
@@ -775,6 +820,8 @@ def test_postgres_nul_characters_match_nothing() -> None:
             s.put_part(part("u\x00", 1))
         assert codes(exc) == "NoSuchUpload"
         assert s.get_object("bkt", "a\x00") is None and s.get_bucket("b\x00") is None
+        assert s.get_object("bkt", "a\x00", with_inline=False) is None
+        assert s.get_inline_blob("i\x00") is None
         assert s.delete_object("bkt", "a\x00") is None and s.abort_upload("u\x00") is None
         assert s.list_objects("bkt", "a\x00", "", 10) == []
         assert [o.key for o in s.list_objects("bkt", "", "a\x00", 10)] == ["ab", "b"]

@@ -88,3 +88,47 @@ def test_copies_from_and_to_inline_objects(s3, bucket: str) -> None:  # noqa: AN
         MultipartUpload={"Parts": [{"PartNumber": 1,
                                     "ETag": first["CopyPartResult"]["ETag"]}]})
     assert body(s3, bucket, "mp") == data[:1000]
+
+
+def code(exc: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(exc.value.response["Error"]["Code"])
+
+
+def test_metadata_requests_on_an_inline_object(server: LiveServer, s3, bucket: str) -> None:  # noqa: ANN001
+    """HEAD, precondition checks, tagging and ACL read the record without its bytes (and a
+    copy onto itself that changes the encryption reads them when it needs them): the bytes
+    stay with the object, and a GET still gets them with the record."""
+    data = os.urandom(2000)
+    etag = s3.put_object(Bucket=bucket, Key="k", Body=data)["ETag"]
+    rows = inline_rows(server)
+    head = s3.head_object(Bucket=bucket, Key="k")
+    assert (head["ContentLength"], head["ETag"]) == (2000, etag)
+    assert body(s3, bucket, "k") == data
+    assert s3.head_object(Bucket=bucket, Key="k", IfMatch=etag)["ETag"] == etag
+    assert s3.head_object(Bucket=bucket, Key="k", Range="bytes=0-9")["ContentLength"] == 10
+    assert s3.head_object(Bucket=bucket, Key="k", PartNumber=1)["ContentLength"] == 2000
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="k", IfNoneMatch=etag)
+    assert code(exc) == "304"
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="k", IfMatch='"0123"')
+    assert code(exc) == "412"
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="k", Body=b"other", IfNoneMatch="*")
+    assert code(exc) == "PreconditionFailed"
+    with pytest.raises(ClientError) as exc:
+        s3.delete_object(Bucket=bucket, Key="k", IfMatch='"0123"')
+    assert code(exc) == "PreconditionFailed"
+    s3.put_object_tagging(Bucket=bucket, Key="k", Tagging={"TagSet": [{"Key": "a", "Value": "b"}]})
+    assert s3.get_object_tagging(Bucket=bucket, Key="k")["TagSet"] == [{"Key": "a", "Value": "b"}]
+    s3.put_object_acl(Bucket=bucket, Key="k", ACL="public-read")
+    assert len(s3.get_object_acl(Bucket=bucket, Key="k")["Grants"]) == 2
+    s3.copy_object(Bucket=bucket, Key="k", CopySource=f"{bucket}/k",
+                   MetadataDirective="REPLACE", Metadata={"a": "1"})
+    assert inline_rows(server) == rows and body(s3, bucket, "k") == data
+    assert s3.head_object(Bucket=bucket, Key="k")["Metadata"] == {"a": "1"}
+    # Onto itself sealed: the copy reads the bytes itself, and they move to a (sealed) blob.
+    s3.copy_object(Bucket=bucket, Key="k", CopySource=f"{bucket}/k",
+                   ServerSideEncryption="AES256")
+    assert inline_rows(server) == rows - 1 and body(s3, bucket, "k") == data
+    assert s3.head_object(Bucket=bucket, Key="k")["ServerSideEncryption"] == "AES256"

@@ -151,7 +151,7 @@ def test_ingest_seals_and_hashes_the_plaintext() -> None:
                           [Segment(got.blob, 0, got.size)])
 
     async def read(rng: ByteRange | None) -> bytes:
-        return b"".join([c async for c in read_object(blobs, record, rng, KEK)])
+        return b"".join([c async for c in read_object(MemoryMetaStore(), blobs, record, rng, KEK)])
 
     assert asyncio.run(read(None)) == data
     assert asyncio.run(read(ByteRange(CHUNK - 2, CHUNK + 2))) == data[CHUNK - 2:CHUNK + 3]

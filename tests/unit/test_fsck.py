@@ -304,12 +304,14 @@ class DeletesOnRecheck(MemoryMetaStore):
         super().__init__()
         self.blobs, self.reads = blobs, 0
 
-    def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
+    def get_object(
+        self, bucket: str, key: str, with_inline: bool = True
+    ) -> ObjectRecord | None:
         self.reads += 1
         if self.reads == 2:
             freed = self.delete_object(bucket, key)
             self.blobs.delete(freed or [])
-        return super().get_object(bucket, key)
+        return super().get_object(bucket, key, with_inline)
 
 
 def test_rows_that_change_during_the_scan_are_not_reported(blobs: TempBlobStore) -> None:
@@ -408,8 +410,10 @@ class PutAfterRead(MemoryMetaStore):
         super().__init__()
         self.blobs, self.armed = blobs, False
 
-    def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
-        record = super().get_object(bucket, key)
+    def get_object(
+        self, bucket: str, key: str, with_inline: bool = True
+    ) -> ObjectRecord | None:
+        record = super().get_object(bucket, key, with_inline)
         if self.armed:
             self.armed = False
             put(self, self.blobs, key, b"the new bytes")

@@ -87,7 +87,8 @@ def object_allows(bucket: Bucket, record: ObjectRecord, who: Principal, perm: st
 
 async def _check_object(ctx: Ctx, bucket: Bucket, key: str, perm: str) -> None:
     who = ctx.req.principal
-    record = await asyncio.to_thread(ctx.core.meta.get_object, bucket.name, key)
+    record = await asyncio.to_thread(ctx.core.meta.get_object, bucket.name, key,
+                                     with_inline=False)
     if record is None:
         if bucket_allows(bucket, who, "READ"):
             return  # the handler answers NoSuchKey

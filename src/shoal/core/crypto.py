@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .errors import ShoalError
 from .model import ByteRange, ObjectRecord
-from .ports import BlobStore, BlobWriter
+from .ports import BlobStore, BlobWriter, MetaStore
 from .reader import object_bytes
 
 MAGIC = b"SHS1"
@@ -293,7 +293,8 @@ class SealedBlobs:
 
 
 def read_object(
-    blobs: BlobStore, record: ObjectRecord, rng: ByteRange | None, kek: Kek | None
+    meta: MetaStore, blobs: BlobStore, record: ObjectRecord, rng: ByteRange | None,
+    kek: Kek | None,
 ) -> AsyncIterator[bytes]:
     """The plaintext of ``rng`` of the object (all of it when None), unsealed with ``kek``."""
-    return object_bytes(kek.seal(blobs) if kek is not None else blobs, record, rng)
+    return object_bytes(meta, kek.seal(blobs) if kek is not None else blobs, record, rng)

@@ -297,7 +297,7 @@ class _Checker:
         if owner.upload_id:
             parts = self.meta.get_parts(owner.upload_id, [owner.number])
             return bool(parts) and parts[0].blob == record.segments[0].blob
-        now = self.meta.get_object(record.bucket, record.key)
+        now = self.meta.get_object(record.bucket, record.key, with_inline=False)
         return now is not None and now.segments == record.segments and now.etag == record.etag
 
     def _reader(self, record: ObjectRecord) -> BlobStore | None:
@@ -356,7 +356,7 @@ class _Checker:
         if owner.upload_id:
             parts = self.meta.get_parts(owner.upload_id, [owner.number])
             return bool(parts) and parts[0].blob == blob
-        record = self.meta.get_object(owner.bucket, owner.key)
+        record = self.meta.get_object(owner.bucket, owner.key, with_inline=False)
         return record is not None and any(s.blob == blob for s in record.segments)
 
     # -- files ---------------------------------------------------------------------------------

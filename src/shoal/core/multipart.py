@@ -123,7 +123,7 @@ class MultipartService:
         if src_kek is None and kek is None:
             got = await self.objects.copy_bytes(src, rng, want)
         else:
-            body = read_object(self.blobs, src, rng, src_kek)
+            body = read_object(self.meta, self.blobs, src, rng, src_kek)
             seal = kek.seal if kek is not None else None
             got, _ = await ingest(self.blobs, body, Expect(want=want, seal=seal))
         return await self._record_part(upload, number, got)
@@ -169,7 +169,7 @@ class MultipartService:
         """The object a gone upload made, while it is still the one at the key; else
         NoSuchUpload. A repeated Complete (a client retrying after a lost response) answers
         with it, once ``check_repeat`` accepts the request."""
-        record = await asyncio.to_thread(self.meta.get_object, bucket, key)
+        record = await asyncio.to_thread(self.meta.get_object, bucket, key, with_inline=False)
         if record is None or not upload_id or record.upload_id != upload_id:
             await self.objects.require_bucket(bucket)
             raise ShoalError("NoSuchUpload", UploadId=upload_id)
@@ -194,7 +194,8 @@ class MultipartService:
         check_claims(upload, record, claims)
         if claims.if_match is not None or claims.if_none_match is not None \
                 or claims.forbid_overwrite:
-            current = await asyncio.to_thread(self.meta.get_object, upload.bucket, upload.key)
+            current = await asyncio.to_thread(self.meta.get_object, upload.bucket, upload.key,
+                                              with_inline=False)
             check_write_conditions(claims, upload.key, current)
         used = {p.number: p.blob for p in parts}
         freed = await asyncio.to_thread(self.meta.complete_upload, upload.upload_id, record, used)

@@ -38,7 +38,7 @@ class ObjectService:
         The store refuses a missing bucket at commit; callers that want to refuse it before
         reading the body look the bucket up first (the handlers do, for its settings)."""
         if when:
-            check_write(when, await asyncio.to_thread(self.meta.get_object, bucket, key))
+            check_write(when, await self._lookup(bucket, key))
 
         def store(got: Ingested) -> tuple[ObjectRecord, list[str]]:
             """Runs in the ingest thread, right after the blob is durable (one hop in all)."""
@@ -70,40 +70,48 @@ class ObjectService:
         (Runs in one worker thread; the store has no compare-and-put, so a concurrent writer
         can still slip in between the two calls.)"""
         if when:
-            check_write(when, self.meta.get_object(record.bucket, record.key))
+            check_write(when, self.meta.get_object(record.bucket, record.key, with_inline=False))
         return self.meta.put_object(record)
 
-    async def head(self, bucket: str, key: str) -> ObjectRecord:
-        return (await self.head_with_body(bucket, key, body=False))[0]
+    async def _lookup(self, bucket: str, key: str) -> ObjectRecord | None:
+        """The object's record without a small object's bytes (for a precondition check)."""
+        return await asyncio.to_thread(self.meta.get_object, bucket, key, with_inline=False)
 
-    async def head_with_body(
-        self, bucket: str, key: str, body: bool = True
-    ) -> tuple[ObjectRecord, bytes | None]:
-        """The object's record and (with ``body``), when the object is small (one read),
-        unencrypted and in one blob, its bytes, read in the same thread hop: a small GET then
-        costs one hop. Raises BlobGone when the blob was freed after the lookup (the object
-        was replaced)."""
-        got = await asyncio.to_thread(self._head_with_body, bucket, key, body)
+    async def head(self, bucket: str, key: str, with_inline: bool = False) -> ObjectRecord:
+        """The object's record. A small object's bytes kept inline come with it only
+        ``with_inline`` (for a caller about to read them, such as a copy from it); ``read``
+        fetches them for a record without."""
+        record = await asyncio.to_thread(self.meta.get_object, bucket, key,
+                                         with_inline=with_inline)
+        if record is None:
+            await self.require_bucket(bucket)
+            raise ShoalError("NoSuchKey", Key=key)
+        return record
+
+    async def head_with_body(self, bucket: str, key: str) -> tuple[ObjectRecord, bytes | None]:
+        """The object's record and, when the object is small (one read), unencrypted and in
+        one blob, its bytes, read in the same thread hop (kept inline: in the same read of the
+        store): a small GET then costs one hop. Raises BlobGone when the blob was freed after
+        the lookup (the object was replaced)."""
+        got = await asyncio.to_thread(self._head_with_body, bucket, key)
         if got is None:
             await self.require_bucket(bucket)
             raise ShoalError("NoSuchKey", Key=key)
         return got
 
-    def _head_with_body(
-        self, bucket: str, key: str, body: bool
-    ) -> tuple[ObjectRecord, bytes | None] | None:
+    def _head_with_body(self, bucket: str, key: str) -> tuple[ObjectRecord, bytes | None] | None:
         record = self.meta.get_object(bucket, key)
         if record is None:
             return None
         if record.inline is not None:
-            return record, record.inline if body else None
-        if not body or record.meta.sse or len(record.segments) != 1 or record.size > CHUNK:
+            return record, record.inline
+        if record.meta.sse or len(record.segments) != 1 or record.size > CHUNK:
             return record, None
         seg = record.segments[0]
         return record, read_whole(self.blobs, Extent(seg.blob, seg.offset, seg.length))
 
     def read(self, record: ObjectRecord, rng: ByteRange | None) -> AsyncIterator[bytes]:
-        return object_bytes(self.blobs, record, rng)
+        return object_bytes(self.meta, self.blobs, record, rng)
 
     async def delete(self, bucket: str, key: str, when: WriteConditions | None = None) -> bool:
         """Delete if present; True when something was deleted. ``when`` (If-Match, match
@@ -119,7 +127,7 @@ class ObjectService:
         self, bucket: str, key: str, when: WriteConditions | None
     ) -> list[str] | None:
         if when:
-            check_delete(when, self.meta.get_object(bucket, key))
+            check_delete(when, self.meta.get_object(bucket, key, with_inline=False))
         return self.meta.delete_object(bucket, key)
 
     async def copy(
@@ -131,7 +139,7 @@ class ObjectService:
         against the object at the destination before the copy and again before it lands."""
         await self.require_bucket(bucket)
         if when:
-            check_write(when, await asyncio.to_thread(self.meta.get_object, bucket, key))
+            check_write(when, await self._lookup(bucket, key))
         if src.bucket == bucket and src.key == key and rng is None:
             # Same object: only the metadata changes, the bytes stay where they are.
             record = ObjectRecord(

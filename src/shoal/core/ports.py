@@ -41,7 +41,17 @@ class MetaStore(Protocol):
         when the store cannot tell: then every lookup reads the store."""
 
     # -- objects ---------------------------------------------------------------------------
-    def get_object(self, bucket: str, key: str) -> ObjectRecord | None: ...
+    def get_object(
+        self, bucket: str, key: str, with_inline: bool = True
+    ) -> ObjectRecord | None:
+        """The object's record; for an object kept inline, its bytes (``inline``) come with it
+        in the same read. A caller that needs only the metadata passes ``with_inline=False``:
+        then ``inline`` is None (``get_inline_blob`` reads the bytes if they are wanted after
+        all) and the rest of the record is the same."""
+
+    def get_inline_blob(self, blob_id: str) -> bytes | None:
+        """The bytes of an inline blob (``is_inline``); None when there is none, e.g. the object
+        whose segment named it was replaced or deleted since its record was read."""
 
     def put_object(self, record: ObjectRecord) -> list[str]:
         """Insert or replace the object at (bucket, key). Returns blobs freed by the old one.

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from .errors import ShoalError
-from .model import ByteRange, ObjectRecord
-from .ports import BlobStore
+from .model import ByteRange, ObjectRecord, is_inline
+from .ports import BlobStore, MetaStore
 
 CHUNK = 1 << 20
 
@@ -209,16 +209,30 @@ def _open_extent(blobs: BlobStore, ext: Extent, early: BinaryIO | None = None) -
 
 
 def object_bytes(
-    blobs: BlobStore, record: ObjectRecord, rng: ByteRange | None
+    meta: MetaStore, blobs: BlobStore, record: ObjectRecord, rng: ByteRange | None
 ) -> AsyncIterator[bytes]:
     """The bytes of ``rng`` of the object (all of it when None), as stored: from ``blobs``,
-    or from the record itself for an object kept inline (never sealed)."""
+    or for an object kept inline (never sealed) from the record itself, or from ``meta`` when
+    the record was read without them (``get_object(with_inline=False)``)."""
     if record.inline is not None:
         return _inline_body(record.inline, rng)
+    if record.segments and is_inline(record.segments[0].blob):
+        return _fetched_inline_body(meta, record.segments[0].blob, rng)
     return stream(blobs, extents(record, rng))
 
 
 async def _inline_body(data: bytes, rng: ByteRange | None) -> AsyncIterator[bytes]:
+    yield data if rng is None else data[rng.first:rng.last + 1]
+
+
+async def _fetched_inline_body(
+    meta: MetaStore, blob: str, rng: ByteRange | None
+) -> AsyncIterator[bytes]:
+    """An inline body read when first iterated; BlobGone when it went with its object (which
+    was replaced or deleted since its record was read)."""
+    data = await asyncio.to_thread(meta.get_inline_blob, blob)
+    if data is None:
+        raise BlobGone(blob)
     yield data if rng is None else data[rng.first:rng.last + 1]
 
 

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..core.errors import RetryConflict, ShoalError
-from ..core.model import Bucket, ObjectRecord, ObjectSummary, Part, Upload, stored_blobs
+from ..core.model import (
+    Bucket,
+    ObjectRecord,
+    ObjectSummary,
+    Part,
+    Upload,
+    is_inline,
+    stored_blobs,
+)
 from .fs import as_bytes_view, check_blob_id, new_blob_id
 from .kms_stores import MemoryKms
 from .memory_accounts import MemoryAccounts
@@ -30,19 +38,21 @@ def _check_crc(value: int | None) -> None:
 
 
 def _blobs(record: ObjectRecord) -> list[str]:
-    """The record's blob-store blobs (an inline body lives and goes with the record)."""
-    return stored_blobs(dict.fromkeys(s.blob for s in record.segments))
+    """The record's blobs, blob-store and inline ones."""
+    return list(dict.fromkeys(s.blob for s in record.segments))
 
 
 class MemoryMetaStore(MemoryAccounts, MemoryKms):
     """``MetaStore`` and ``AccountStore`` in dictionaries; keys of each bucket are also kept
-    in a sorted list."""
+    in a sorted list. Inline bodies are kept apart from the records, by blob id, as the SQL
+    stores keep them in a table of their own."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._buckets: dict[str, Bucket] = {}
         self._objects: dict[str, dict[str, ObjectRecord]] = {}  # bucket -> key -> record
         self._keys: dict[str, list[str]] = {}  # bucket -> sorted keys
+        self._inline: dict[str, bytes] = {}  # inline blob id -> the bytes
         self._uploads: dict[str, Upload] = {}
         self._parts: dict[str, dict[int, Part]] = {}  # upload id -> number -> part
         self._epoch = 0  # counts bucket changes
@@ -93,9 +103,25 @@ class MemoryMetaStore(MemoryAccounts, MemoryKms):
         return self._epoch
 
     # -- objects ----------------------------------------------------------------------------
-    def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
+    def get_object(
+        self, bucket: str, key: str, with_inline: bool = True
+    ) -> ObjectRecord | None:
         with self._lock:
-            return deepcopy(self._objects.get(bucket, {}).get(key))
+            record = deepcopy(self._objects.get(bucket, {}).get(key))
+            if record is not None and with_inline and record.segments:
+                record.inline = self._inline.get(record.segments[0].blob)
+            return record
+
+    def get_inline_blob(self, blob_id: str) -> bytes | None:
+        with self._lock:
+            return self._inline.get(blob_id)
+
+    def _drop_inline(self, blob_ids: list[str]) -> list[str]:
+        """Forget the inline bodies among ``blob_ids``; return the blob-store blobs."""
+        for blob in blob_ids:
+            if is_inline(blob):
+                self._inline.pop(blob, None)
+        return stored_blobs(blob_ids)
 
     def _put_object(self, record: ObjectRecord) -> list[str]:
         if record.bucket not in self._buckets:
@@ -105,9 +131,12 @@ class MemoryMetaStore(MemoryAccounts, MemoryKms):
         old = objects.get(record.key)
         if old is None:
             bisect.insort(self._keys[record.bucket], record.key)
-        objects[record.key] = deepcopy(record)
+        objects[record.key] = stored = deepcopy(record)
+        stored.inline = None
+        if record.inline is not None:
+            self._inline[record.segments[0].blob] = record.inline
         keep = {s.blob for s in record.segments}
-        return [b for b in _blobs(old) if b not in keep] if old else []
+        return self._drop_inline([b for b in _blobs(old) if b not in keep] if old else [])
 
     def put_object(self, record: ObjectRecord) -> list[str]:
         with self._lock:
@@ -122,7 +151,7 @@ class MemoryMetaStore(MemoryAccounts, MemoryKms):
                 raise RetryConflict(f"object {record.key!r} was replaced")
             _check_crc(record.crc64ecma)
             new = deepcopy(record)
-            new.segments, new.size, new.inline = old.segments, old.size, old.inline
+            new.segments, new.size, new.inline = old.segments, old.size, None
             self._objects[record.bucket][record.key] = new
 
     def delete_object(self, bucket: str, key: str) -> list[str] | None:
@@ -132,7 +161,7 @@ class MemoryMetaStore(MemoryAccounts, MemoryKms):
                 return None
             keys = self._keys[bucket]
             del keys[bisect.bisect_left(keys, key)]
-            return _blobs(old)
+            return self._drop_inline(_blobs(old))
 
     def list_objects(
         self, bucket: str, prefix: str, start_after: str, limit: int
@@ -240,7 +269,7 @@ class MemoryMetaStore(MemoryAccounts, MemoryKms):
             blobs = [p.blob for parts in self._parts.values() for p in parts.values()]
             for objects in self._objects.values():
                 for record in objects.values():
-                    blobs.extend(_blobs(record))
+                    blobs.extend(stored_blobs(_blobs(record)))
         yield from blobs
 
     def close(self) -> None:

@@ -85,6 +85,7 @@ _GET_OBJECT = (
     f"SELECT {_OBJ}, (SELECT data FROM inline_blobs WHERE blob = "
     "(objects.segments::json -> 0 ->> 0)) FROM objects WHERE bucket = %s AND key = %s"
 )
+_GET_RECORD = f"SELECT {_OBJ} FROM objects WHERE bucket = %s AND key = %s"  # the row alone
 _DELETE_PARTS = "DELETE FROM parts WHERE upload_id = %s RETURNING number, blob"
 
 
@@ -401,11 +402,19 @@ class PostgresMetaStore(PostgresAccounts, PostgresKms):
         return None  # servers on other machines change buckets unseen: nothing is cached
 
     # -- objects ----------------------------------------------------------------------------
-    def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
+    def get_object(
+        self, bucket: str, key: str, with_inline: bool = True
+    ) -> ObjectRecord | None:
         if _nul(bucket, key):
             return None
-        rows = self._all(_GET_OBJECT, (bucket, key))
+        rows = self._all(_GET_OBJECT if with_inline else _GET_RECORD, (bucket, key))
         return _obj_from_row(rows[0]) if rows else None
+
+    def get_inline_blob(self, blob_id: str) -> bytes | None:
+        if _nul(blob_id):
+            return None
+        rows = self._all("SELECT data FROM inline_blobs WHERE blob = %s", (blob_id,))
+        return bytes(rows[0][0]) if rows else None
 
     def put_object(self, record: ObjectRecord) -> list[str]:
         return self._run(_put_object, record)

@@ -203,6 +203,7 @@ _GET_OBJECT = (
     f"SELECT {_OBJ}, (SELECT data FROM inline_blobs WHERE blob = "
     "json_extract(objects.segments, '$[0][0]')) FROM objects WHERE bucket = ? AND key = ?"
 )
+_GET_RECORD = f"SELECT {_OBJ} FROM objects WHERE bucket = ? AND key = ?"  # the row alone
 _UPDATE_META = (
     f"UPDATE objects SET {', '.join(c + ' = ?' for c in _META_COLS)} "
     "WHERE bucket = ? AND key = ? AND segments = ?"
@@ -399,10 +400,15 @@ class SqliteMetaStore(SqliteAccounts, SqliteKms):
         return self._epoch.read()
 
     # -- objects ----------------------------------------------------------------------------
-    def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
-        sql = _GET_OBJECT
-        rows = self._all(sql, (bucket, key))
+    def get_object(
+        self, bucket: str, key: str, with_inline: bool = True
+    ) -> ObjectRecord | None:
+        rows = self._all(_GET_OBJECT if with_inline else _GET_RECORD, (bucket, key))
         return _obj_from_row(rows[0]) if rows else None
+
+    def get_inline_blob(self, blob_id: str) -> bytes | None:
+        rows = self._all("SELECT data FROM inline_blobs WHERE blob = ?", (blob_id,))
+        return bytes(rows[0][0]) if rows else None
 
     @staticmethod
     def _put_object(conn: sqlite3.Connection, record: ObjectRecord) -> list[str]:

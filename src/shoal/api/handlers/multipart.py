@@ -158,7 +158,7 @@ async def upload_part_copy(ctx: Ctx) -> Response:
     if version not in (None, "", "null"):
         raise ShoalError("NoSuchVersion", "The specified version does not exist.",
                          Key=src_key, VersionId=version)
-    src = await ctx.core.objects.head(src_bucket, src_key)
+    src = await ctx.core.objects.head(src_bucket, src_key, with_inline=True)  # bytes to copy
     check_conditions(conditions(req, d.h("copy-source-if-")), src, copy_source=True)
     src_kek = await read_kek(ctx, src.meta.sse, copy_source=True)
     name = d.h("copy-source-range")

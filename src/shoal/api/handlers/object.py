@@ -112,7 +112,7 @@ async def _get_or_head_once(ctx: Ctx, head: bool) -> Response:
         body = data if rng is None else data[rng.first:rng.last + 1]
     else:
         body = ctx.core.objects.read(record, rng) if kek is None else \
-            read_object(ctx.core.blobs, record, rng, kek)
+            read_object(ctx.core.meta, ctx.core.blobs, record, rng, kek)
         if isinstance(body, BlobStream):
             await body.prime()
     limit = req.state.get("traffic_limit")
@@ -204,7 +204,11 @@ async def copy_object(ctx: Ctx) -> Response:
     if version not in (None, "", "null"):
         raise ShoalError("NoSuchVersion", "The specified version does not exist.",
                          Key=src_key, VersionId=version)
-    src = await ctx.core.objects.head(src_bucket, src_key)
+    same = src_bucket == ctx.bucket and src_key == ctx.key
+    # A copy reads the source's bytes: a small source's come with its record. A copy onto
+    # itself rewrites only the metadata (one that changes the encryption reads the bytes
+    # through read_object, which fetches them).
+    src = await ctx.core.objects.head(src_bucket, src_key, with_inline=not same)
     check_conditions(conditions(req, d.h("copy-source-if-")), src, copy_source=True)
     src_kek = await read_kek(ctx, src.meta.sse, copy_source=True)
     if src.size > ctx.config.max_put_size:
@@ -228,7 +232,6 @@ async def copy_object(ctx: Ctx) -> Response:
         meta.tags = new_meta.tags
     elif directive != "COPY":
         meta.tags = list(src.meta.tags)
-    same = src_bucket == ctx.bucket and src_key == ctx.key
     if same and directive == "COPY" and meta.storage_class == src.meta.storage_class \
             and not meta.sse and not req.headers.get(d.h("website-redirect-location")):
         raise ShoalError("InvalidRequest", "This copy request is illegal because it is trying "
@@ -244,7 +247,7 @@ async def copy_object(ctx: Ctx) -> Response:
     else:
         expect = Expect(want={a for a in src.checksums if "-" not in a},
                         seal=kek.seal if kek is not None else None)
-        body = read_object(ctx.core.blobs, src, None, src_kek)
+        body = read_object(ctx.core.meta, ctx.core.blobs, src, None, src_kek)
         record = await ctx.core.objects.put(ctx.bucket, ctx.key, meta, body, expect, ctx.owner,
                                             when)
     doc = d.xml("CopyObjectResult", [E("LastModified", iso8601(record.last_modified)),
