@@ -30,6 +30,7 @@ import psycopg
 import pytest
 
 import shoal.store.postgres as postgres_store
+import shoal.store.sql as sql_store
 import shoal.store.sqlite as sqlite_store
 from shoal.core.errors import RetryConflict, ShoalError
 from shoal.core.model import (
@@ -48,7 +49,8 @@ from shoal.core.reader import BlobGone, object_bytes
 from shoal.store.fs import new_blob_id
 from shoal.store.memory import MemoryBlobStore, MemoryMetaStore
 from shoal.store.postgres import PostgresMetaStore
-from shoal.store.sqlite import SqliteMetaStore, prefix_successor
+from shoal.store.sql import list_objects_sql, prefix_successor
+from shoal.store.sqlite import SqliteMetaStore
 
 PG_DSN = os.environ.get("SHOAL_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -650,8 +652,7 @@ def test_uploads_older_than(store: MetaStore) -> None:
 
 
 def test_referenced_blobs(store: MetaStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sqlite_store, "_BATCH", 2)  # exercise the batching
-    monkeypatch.setattr(postgres_store, "_BATCH", 2)
+    monkeypatch.setattr(sql_store, "_BATCH", 2)  # exercise the batching
     assert list(store.referenced_blobs()) == []
     expected: list[str] = []
     for i in range(5):
@@ -718,7 +719,7 @@ def test_sqlite_listing_is_one_scan_of_the_covering_index(tmp_path: Path) -> Non
             store.put_object(rec(f"p/{i}", bucket="b"))
         conn = store._conn()
         for op, bounded in ((">", True), (">=", True), (">", False), (">=", False)):
-            sql = sqlite_store._list_objects_sql(op, bounded)
+            sql = list_objects_sql("?", op, bounded)
             params = ("b", "p/", "p0", 10) if bounded else ("b", "p/", 10)
             plan = " ".join(row[-1] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
             assert "USING COVERING INDEX objects_listing" in plan, plan

@@ -18,7 +18,7 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -32,31 +32,31 @@ from ..core.errors import RetryConflict, ShoalError
 from ..core.model import (
     Bucket,
     ObjectRecord,
-    ObjectSummary,
     Part,
     Upload,
-    stored_blobs,
 )
 from .kms_stores import PostgresKms
 from .postgres_accounts import PostgresAccounts
-from .sqlite import (
-    _BUCKET_COLS,
-    _META_COLS,
-    _OBJ_COLS,
-    _PART_COLS,
-    _UPLOAD_COLS,
-    _blobs,
-    _bucket_from_row,
-    _bucket_params,
-    _drop_inline,
-    _obj_from_row,
-    _obj_params,
-    _part_from_row,
-    _part_params,
-    _upload_from_row,
-    _upload_params,
-    lower_bound,
-    prefix_successor,
+from .sql import (
+    BUCKET,
+    META_COLS,
+    OBJ,
+    OBJ_COLS,
+    PART,
+    PART_COLS,
+    UPLOAD,
+    UPLOAD_COLS,
+    SqlReads,
+    blobs_of,
+    bucket_from_row,
+    bucket_params,
+    drop_inline,
+    obj_from_row,
+    obj_params,
+    part_from_row,
+    part_params,
+    upload_from_row,
+    upload_params,
 )
 
 P = ParamSpec("P")
@@ -68,24 +68,19 @@ SCHEMA_VERSION = 6  # v1: buckets, objects, uploads, parts; v2: users, access ke
 #                   v6: a covering index for listings
 MAX_ATTEMPTS = 10  # of one write transaction, on serialization failures and deadlocks
 _UPSERT_ROUNDS = 100  # insert-or-lock rounds of one upsert (each lost race costs one)
-_BATCH = 1000
 _LOCK_CLASS = 0x53484F41  # advisory lock class of schema migrations ("SHOA")
 _RETRYABLE = (errors.SerializationFailure, errors.DeadlockDetected)
 
-_OBJ = ", ".join(_OBJ_COLS)
-_UPLOAD = ", ".join(_UPLOAD_COLS)
-_PART = ", ".join(_PART_COLS)
-_BUCKET = ", ".join(_BUCKET_COLS)
 _UPDATE_META = (
-    f"UPDATE objects SET {', '.join(f'{c} = %({c})s' for c in _META_COLS)} "
+    f"UPDATE objects SET {', '.join(f'{c} = %({c})s' for c in META_COLS)} "
     "WHERE bucket = %(bucket)s AND key = %(key)s AND segments = %(segments)s"
 )
 # The row, and the bytes of an object kept inline (the inline blob its one segment names).
 _GET_OBJECT = (
-    f"SELECT {_OBJ}, (SELECT data FROM inline_blobs WHERE blob = "
+    f"SELECT {OBJ}, (SELECT data FROM inline_blobs WHERE blob = "
     "(objects.segments::json -> 0 ->> 0)) FROM objects WHERE bucket = %s AND key = %s"
 )
-_GET_RECORD = f"SELECT {_OBJ} FROM objects WHERE bucket = %s AND key = %s"  # the row alone
+_GET_RECORD = f"SELECT {OBJ} FROM objects WHERE bucket = %s AND key = %s"  # the row alone
 _DELETE_PARTS = "DELETE FROM parts WHERE upload_id = %s RETURNING number, blob"
 
 
@@ -110,25 +105,6 @@ def _replace_sql(table: str, cols: tuple[str, ...], key: tuple[str, ...], old: s
         f"UPDATE {table} SET {sets} WHERE {where}",
         f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({values}) ON CONFLICT DO NOTHING",
     ]
-
-
-@cache
-def _list_objects_sql(op: str, bounded: bool) -> str:
-    upper = " AND key < %s" if bounded else ""
-    return (
-        "SELECT key, size, etag, last_modified, storage_class, owner FROM objects "
-        f"WHERE bucket = %s AND key {op} %s{upper} ORDER BY key LIMIT %s"
-    )
-
-
-@cache
-def _list_uploads_sql(op: str, bounded: bool, tie: bool) -> str:
-    upper = " AND key < %s" if bounded else ""
-    tiebreak = " AND (key > %s OR upload_id > %s)" if tie else ""
-    return (
-        f"SELECT {_UPLOAD} FROM uploads WHERE bucket = %s AND key {op} %s{upper}{tiebreak} "
-        "ORDER BY key, initiated, upload_id LIMIT %s"
-    )
 
 
 # -- write transactions (run by PostgresMetaStore._run, inside BEGIN ... COMMIT) -----------------
@@ -165,14 +141,14 @@ def _replace(
 
 def _create_bucket(conn: Conn, bucket: Bucket) -> Bucket | None:
     insert = (
-        f"INSERT INTO buckets ({_BUCKET}) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+        f"INSERT INTO buckets ({BUCKET}) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
     )
-    select = f"SELECT {_BUCKET} FROM buckets WHERE name = %s"
+    select = f"SELECT {BUCKET} FROM buckets WHERE name = %s"
     for _ in range(_UPSERT_ROUNDS):
-        if conn.execute(insert, _bucket_params(bucket)).rowcount == 1:
+        if conn.execute(insert, bucket_params(bucket)).rowcount == 1:
             return None
         if rows := conn.execute(select, (bucket.name,)).fetchall():
-            return _bucket_from_row(rows[0])
+            return bucket_from_row(rows[0])
     raise RetryConflict(f"bucket {bucket.name} kept changing")
 
 
@@ -187,7 +163,7 @@ def _delete_bucket(conn: Conn, name: str) -> bool:
 
 
 def _update_bucket(conn: Conn, bucket: Bucket) -> bool:
-    _, _, _, region, acl, config = _bucket_params(bucket)
+    _, _, _, region, acl, config = bucket_params(bucket)
     sql = "UPDATE buckets SET region = %s, acl = %s, config = %s WHERE name = %s"
     return conn.execute(sql, (region, acl, config, bucket.name)).rowcount == 1
 
@@ -198,14 +174,14 @@ def _put_object(conn: Conn, record: ObjectRecord) -> list[str]:
         raise ShoalError("NoSuchBucket", BucketName=record.bucket)
     if _nul(record.key):
         raise ShoalError("InvalidArgument", "Object keys cannot contain NUL characters.")
-    params = _obj_params(record)
-    old = _replace(conn, "objects", _OBJ_COLS, ("bucket", "key"), "segments", params)
+    params = obj_params(record)
+    old = _replace(conn, "objects", OBJ_COLS, ("bucket", "key"), "segments", params)
     if record.inline is not None:
         sql = ("INSERT INTO inline_blobs (blob, data) VALUES (%s, %s) "
                "ON CONFLICT (blob) DO UPDATE SET data = excluded.data")
         conn.execute(sql, (record.segments[0].blob, record.inline))
     keep = {s.blob for s in record.segments}
-    return _drop_inline(conn, [] if old is None else [b for b in _blobs(old) if b not in keep],
+    return drop_inline(conn, [] if old is None else [b for b in blobs_of(old) if b not in keep],
                         "%s")
 
 
@@ -220,7 +196,7 @@ def _update_object_meta(conn: Conn, params: dict[str, Any]) -> int:
 def _delete_object(conn: Conn, bucket: str, key: str) -> list[str] | None:
     sql = "DELETE FROM objects WHERE bucket = %s AND key = %s RETURNING segments"
     rows = conn.execute(sql, (bucket, key)).fetchall()
-    return _drop_inline(conn, _blobs(rows[0][0]), "%s") if rows else None
+    return drop_inline(conn, blobs_of(rows[0][0]), "%s") if rows else None
 
 
 def _create_upload(conn: Conn, upload: Upload) -> None:
@@ -228,9 +204,9 @@ def _create_upload(conn: Conn, upload: Upload) -> None:
         raise ShoalError("NoSuchBucket", BucketName=upload.bucket)
     if _nul(upload.key, upload.upload_id):
         raise ShoalError("InvalidArgument", "Object keys cannot contain NUL characters.")
-    values = ", ".join(["%s"] * len(_UPLOAD_COLS))
-    sql = f"INSERT INTO uploads ({_UPLOAD}) VALUES ({values}) ON CONFLICT DO NOTHING"
-    if conn.execute(sql, _upload_params(upload)).rowcount == 0:
+    values = ", ".join(["%s"] * len(UPLOAD_COLS))
+    sql = f"INSERT INTO uploads ({UPLOAD}) VALUES ({values}) ON CONFLICT DO NOTHING"
+    if conn.execute(sql, upload_params(upload)).rowcount == 0:
         raise ValueError(f"duplicate upload id {upload.upload_id}")
 
 
@@ -238,8 +214,8 @@ def _put_part(conn: Conn, part: Part) -> list[str]:
     """FOR SHARE on the upload: parts go in side by side, Complete/Abort wait for them."""
     if not _locked(conn, "uploads", "upload_id", part.upload_id, "SHARE"):
         raise ShoalError("NoSuchUpload", UploadId=part.upload_id)
-    params = dict(zip(_PART_COLS, _part_params(part), strict=True))
-    old = _replace(conn, "parts", _PART_COLS, ("upload_id", "number"), "blob", params)
+    params = dict(zip(PART_COLS, part_params(part), strict=True))
+    old = _replace(conn, "parts", PART_COLS, ("upload_id", "number"), "blob", params)
     return [old] if old is not None and old != part.blob else []
 
 
@@ -291,8 +267,12 @@ def _migrate(conn: Conn) -> None:
         conn.execute(ddl)  # no parameters: sent as one multi-statement script
 
 
-class PostgresMetaStore(PostgresAccounts, PostgresKms):
+class PostgresMetaStore(SqlReads, PostgresAccounts, PostgresKms):
     """``MetaStore`` and ``AccountStore`` over one PostgreSQL database (schema per search_path)."""
+
+    MARK = "%s"
+    _unstorable = staticmethod(_nul)
+    _bound = staticmethod(_cut_nul)
 
     def __init__(self, dsn: str) -> None:
         given = conninfo_to_dict(dsn)
@@ -376,18 +356,18 @@ class PostgresMetaStore(PostgresAccounts, PostgresKms):
     def get_bucket(self, name: str) -> Bucket | None:
         if _nul(name):
             return None
-        rows = self._all(f"SELECT {_BUCKET} FROM buckets WHERE name = %s", (name,))
-        return _bucket_from_row(rows[0]) if rows else None
+        rows = self._all(f"SELECT {BUCKET} FROM buckets WHERE name = %s", (name,))
+        return bucket_from_row(rows[0]) if rows else None
 
     def list_buckets(self, owner: str | None = None) -> list[Bucket]:
         if owner is None:
-            rows = self._all(f"SELECT {_BUCKET} FROM buckets ORDER BY name")
+            rows = self._all(f"SELECT {BUCKET} FROM buckets ORDER BY name")
         elif _nul(owner):
             rows = []
         else:
-            sql = f"SELECT {_BUCKET} FROM buckets WHERE owner = %s ORDER BY name"
+            sql = f"SELECT {BUCKET} FROM buckets WHERE owner = %s ORDER BY name"
             rows = self._all(sql, (owner,))
-        return [_bucket_from_row(r) for r in rows]
+        return [bucket_from_row(r) for r in rows]
 
     def update_bucket(self, bucket: Bucket) -> None:
         if _nul(bucket.name) or not self._run(_update_bucket, bucket):
@@ -408,7 +388,7 @@ class PostgresMetaStore(PostgresAccounts, PostgresKms):
         if _nul(bucket, key):
             return None
         rows = self._all(_GET_OBJECT if with_inline else _GET_RECORD, (bucket, key))
-        return _obj_from_row(rows[0]) if rows else None
+        return obj_from_row(rows[0]) if rows else None
 
     def get_inline_blob(self, blob_id: str) -> bytes | None:
         if _nul(blob_id):
@@ -420,7 +400,7 @@ class PostgresMetaStore(PostgresAccounts, PostgresKms):
         return self._run(_put_object, record)
 
     def update_object_meta(self, record: ObjectRecord) -> None:
-        params = _obj_params(record)
+        params = obj_params(record)
         done = 0 if _nul(record.bucket, record.key) else self._run(_update_object_meta, params)
         if done < 0:
             raise RetryConflict(f"object {record.key!r} was replaced")
@@ -432,16 +412,6 @@ class PostgresMetaStore(PostgresAccounts, PostgresKms):
             return None
         return self._run(_delete_object, bucket, key)
 
-    def list_objects(
-        self, bucket: str, prefix: str, start_after: str, limit: int
-    ) -> list[ObjectSummary]:
-        if limit <= 0 or _nul(bucket, prefix):
-            return []
-        op, lo = lower_bound(prefix, _cut_nul(start_after))
-        hi = prefix_successor(prefix)
-        params = (bucket, lo, limit) if hi is None else (bucket, lo, hi, limit)
-        return ObjectSummary.from_rows(self._all(_list_objects_sql(op, hi is not None), params))
-
     # -- multipart --------------------------------------------------------------------------
     def create_upload(self, upload: Upload) -> None:
         self._run(_create_upload, upload)
@@ -449,8 +419,8 @@ class PostgresMetaStore(PostgresAccounts, PostgresKms):
     def get_upload(self, upload_id: str) -> Upload | None:
         if _nul(upload_id):
             return None
-        rows = self._all(f"SELECT {_UPLOAD} FROM uploads WHERE upload_id = %s", (upload_id,))
-        return _upload_from_row(rows[0]) if rows else None
+        rows = self._all(f"SELECT {UPLOAD} FROM uploads WHERE upload_id = %s", (upload_id,))
+        return upload_from_row(rows[0]) if rows else None
 
     def put_part(self, part: Part) -> list[str]:
         if _nul(part.upload_id):
@@ -461,24 +431,24 @@ class PostgresMetaStore(PostgresAccounts, PostgresKms):
         if _nul(upload_id):
             return []
         if numbers is None:
-            sql = f"SELECT {_PART} FROM parts WHERE upload_id = %s ORDER BY number"
+            sql = f"SELECT {PART} FROM parts WHERE upload_id = %s ORDER BY number"
             rows = self._all(sql, (upload_id,))
         else:
             sql = (
-                f"SELECT {_PART} FROM parts WHERE upload_id = %s "
+                f"SELECT {PART} FROM parts WHERE upload_id = %s "
                 "AND number = ANY(%s::bigint[]) ORDER BY number"
             )
             rows = self._all(sql, (upload_id, [int(n) for n in numbers]))
-        return [_part_from_row(r) for r in rows]
+        return [part_from_row(r) for r in rows]
 
     def list_parts(self, upload_id: str, after: int, limit: int) -> list[Part]:
         if limit <= 0 or _nul(upload_id):
             return []
         sql = (
-            f"SELECT {_PART} FROM parts WHERE upload_id = %s AND number > %s "
+            f"SELECT {PART} FROM parts WHERE upload_id = %s AND number > %s "
             "ORDER BY number LIMIT %s"
         )
-        return [_part_from_row(r) for r in self._all(sql, (upload_id, after, limit))]
+        return [part_from_row(r) for r in self._all(sql, (upload_id, after, limit))]
 
     def complete_upload(
         self, upload_id: str, record: ObjectRecord, used_blobs: dict[int, str]
@@ -492,46 +462,3 @@ class PostgresMetaStore(PostgresAccounts, PostgresKms):
 
     def abort_upload(self, upload_id: str) -> list[str] | None:
         return None if _nul(upload_id) else self._run(_abort_upload, upload_id)
-
-    def list_uploads(
-        self, bucket: str, prefix: str, key_marker: str, upload_id_marker: str, limit: int
-    ) -> list[Upload]:
-        if limit <= 0 or _nul(bucket, prefix):
-            return []
-        # A key marker with a NUL equals no key: only "key > marker" is left of the condition.
-        tie = bool(upload_id_marker) and not _nul(key_marker) and key_marker >= prefix
-        key_marker, upload_id_marker = _cut_nul(key_marker), _cut_nul(upload_id_marker)
-        hi = prefix_successor(prefix)
-        op, lo = (">=", key_marker) if tie else lower_bound(prefix, key_marker)
-        params: list[Any] = [bucket, lo]
-        if hi is not None:
-            params.append(hi)
-        if tie:
-            params += [key_marker, upload_id_marker]
-        params.append(limit)
-        rows = self._all(_list_uploads_sql(op, hi is not None, tie), params)
-        return [_upload_from_row(r) for r in rows]
-
-    def uploads_older_than(self, cutoff: float) -> list[Upload]:
-        sql = f"SELECT {_UPLOAD} FROM uploads WHERE initiated < %s ORDER BY initiated, upload_id"
-        return [_upload_from_row(r) for r in self._all(sql, (cutoff,))]
-
-    # -- maintenance ------------------------------------------------------------------------
-    def referenced_blobs(self) -> Iterator[str]:
-        """Batched, not one snapshot. Parts are scanned before objects, so a blob that moves
-        from a part to an object meanwhile is still seen; blobs that appear after the scan began
-        may be missed, so a collector must spare blobs newer than its own start."""
-        upload_id, number = "", -1
-        sql = (
-            "SELECT upload_id, number, blob FROM parts WHERE (upload_id, number) > (%s, %s) "
-            "ORDER BY upload_id, number LIMIT %s"
-        )
-        while rows := self._all(sql, (upload_id, number, _BATCH)):
-            yield from (r[2] for r in rows)
-            upload_id, number = rows[-1][0], rows[-1][1]
-        last_id = 0
-        sql = "SELECT id, segments FROM objects WHERE id > %s ORDER BY id LIMIT %s"
-        while rows := self._all(sql, (last_id, _BATCH)):
-            for _, segments in rows:
-                yield from stored_blobs(_blobs(segments))
-            last_id = rows[-1][0]

@@ -10,14 +10,12 @@ when it returns. Object and upload writes are group-committed (``_batched``, see
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import cache
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -25,18 +23,33 @@ from ..core import process
 from ..core.errors import RetryConflict, ShoalError
 from ..core.model import (
     Bucket,
-    ObjectMeta,
     ObjectRecord,
-    ObjectSummary,
     Part,
-    PartRef,
-    Segment,
     Upload,
-    is_inline,
-    stored_blobs,
 )
 from .epoch import SharedEpoch
 from .kms_stores import SqliteKms
+from .sql import (
+    BUCKET,
+    META_COLS,
+    OBJ,
+    OBJ_COLS,
+    PART,
+    PART_COLS,
+    UPLOAD,
+    SqlReads,
+    blobs_of,
+    bucket_from_row,
+    bucket_params,
+    drop_inline,
+    dumps,
+    obj_from_row,
+    obj_params,
+    part_from_row,
+    part_params,
+    upload_from_row,
+    upload_params,
+)
 from .sqlite_accounts import SqliteAccounts
 from .sqlite_writer import Writer
 
@@ -48,44 +61,7 @@ BUSY_TIMEOUT_S = 30.0
 # worker has dozens), and SQLite's default of 2 MiB each kept ~25 MiB more resident per worker
 # once listings and small requests had run, for pages the kernel's page cache holds anyway.
 CACHE_KIB = 256
-_BATCH = 1000
-_U64 = 1 << 64
-_I64_MAX = (1 << 63) - 1
 T = TypeVar("T")
-
-
-def prefix_successor(prefix: str) -> str | None:
-    """The smallest string greater than every string that starts with ``prefix``, in code point
-    order (= UTF-8 byte order); None when there is none ("" or only U+10FFFF characters)."""
-    stripped = prefix.rstrip("\U0010ffff")
-    if not stripped:
-        return None
-    cp = ord(stripped[-1]) + 1
-    if 0xD800 <= cp <= 0xDFFF:  # surrogates never occur in valid UTF-8 text
-        cp = 0xE000
-    return stripped[:-1] + chr(cp)
-
-
-def lower_bound(prefix: str, after: str) -> tuple[str, str]:
-    """Fold ``key > after AND key >= prefix`` into one bound (SQLite seeks on one bound only)."""
-    return (">", after) if after >= prefix else (">=", prefix)
-
-
-def crc_to_db(value: int | None) -> int | None:
-    """Unsigned 64-bit value -> signed int64 with the same bits."""
-    if value is None:
-        return None
-    if not 0 <= value < _U64:
-        raise ValueError(f"crc64 out of range: {value}")
-    return value - _U64 if value > _I64_MAX else value
-
-
-def crc_from_db(value: int | None) -> int | None:
-    return None if value is None else value + _U64 if value < 0 else value
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -98,91 +74,6 @@ def _statements(script: str) -> Iterator[str]:
             buf = ""
 
 
-# -- rows <-> model ---------------------------------------------------------------------------
-# fmt: off
-_OBJ_COLS = ("bucket", "key", "size", "etag", "last_modified", "owner", "storage_class", "meta",
-             "segments", "parts", "checksums", "checksum_type", "crc64ecma", "version_id",
-             "upload_id")
-_UPLOAD_COLS = ("upload_id", "bucket", "key", "initiated", "owner", "meta",
-                "checksum_algorithm", "checksum_type")
-_PART_COLS = ("upload_id", "number", "size", "etag", "last_modified", "blob", "checksums",
-              "crc64ecma")
-_BUCKET_COLS = ("name", "owner", "created", "region", "acl", "config")
-# What update_object_meta rewrites: all but the content (segments, size) and the identity.
-_META_COLS = ("etag", "last_modified", "owner", "storage_class", "meta", "parts", "checksums",
-              "checksum_type", "crc64ecma", "version_id", "upload_id")
-
-
-def _obj_params(r: ObjectRecord) -> dict[str, Any]:
-    return {
-        "bucket": r.bucket, "key": r.key, "size": r.size, "etag": r.etag,
-        "last_modified": r.last_modified, "owner": r.owner,
-        "storage_class": r.meta.storage_class, "meta": r.meta.to_json(),
-        "segments": _dumps([[s.blob, s.offset, s.length] for s in r.segments]),
-        "parts": _dumps([[p.number, p.size, p.etag, p.checksum] for p in r.parts]),
-        "checksums": _dumps(r.checksums), "checksum_type": r.checksum_type,
-        "crc64ecma": crc_to_db(r.crc64ecma), "version_id": r.version_id,
-        "upload_id": r.upload_id,
-    }
-
-
-def _obj_from_row(row: Sequence[Any]) -> ObjectRecord:
-    return ObjectRecord(
-        bucket=row[0], key=row[1], size=row[2], etag=row[3], last_modified=row[4],
-        owner=row[5], meta=ObjectMeta.from_json(row[7]),
-        segments=[Segment(b, o, n) for b, o, n in json.loads(row[8])],
-        parts=[PartRef(*p) for p in json.loads(row[9])],
-        checksums=json.loads(row[10]), checksum_type=row[11],
-        crc64ecma=crc_from_db(row[12]), version_id=row[13], upload_id=row[14],
-        inline=bytes(row[15]) if len(row) > 15 and row[15] is not None else None,
-    )
-
-
-def _bucket_params(b: Bucket) -> tuple[Any, ...]:
-    acl = None if b.acl is None else _dumps(b.acl)
-    return (b.name, b.owner, b.created, b.region, acl, _dumps(b.config))
-
-
-def _bucket_from_row(row: Sequence[Any]) -> Bucket:
-    acl = None if row[4] is None else json.loads(row[4])
-    return Bucket(row[0], row[1], row[2], row[3], acl, json.loads(row[5]))
-
-
-def _upload_params(u: Upload) -> tuple[Any, ...]:
-    return (u.upload_id, u.bucket, u.key, u.initiated, u.owner, u.meta.to_json(),
-            u.checksum_algorithm, u.checksum_type)
-
-
-def _upload_from_row(row: Sequence[Any]) -> Upload:
-    return Upload(row[0], row[1], row[2], row[3], ObjectMeta.from_json(row[5]), row[4],
-                  row[6], row[7])
-
-
-def _part_params(p: Part) -> tuple[Any, ...]:
-    return (p.upload_id, p.number, p.size, p.etag, p.last_modified, p.blob,
-            _dumps(p.checksums), crc_to_db(p.crc64ecma))
-
-
-def _part_from_row(row: Sequence[Any]) -> Part:
-    return Part(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]),
-                crc_from_db(row[7]))
-# fmt: on
-
-
-def _blobs(segments_json: str) -> list[str]:
-    return list(dict.fromkeys(b for b, _, _ in json.loads(segments_json)))
-
-
-def _drop_inline(conn: Any, blob_ids: list[str], mark: str = "?") -> list[str]:
-    """Delete the inline bodies among ``blob_ids`` (in the caller's transaction, on a SQLite
-    or, with ``mark="%s"``, a PostgreSQL connection); return the others, the blob-store blobs
-    for the caller to free after the commit."""
-    inline = [(b,) for b in blob_ids if is_inline(b)]
-    if inline:
-        conn.cursor().executemany(f"DELETE FROM inline_blobs WHERE blob = {mark}", inline)
-    return stored_blobs(blob_ids)
-
-
 def _upsert(table: str, cols: tuple[str, ...], key: tuple[str, ...]) -> str:
     sets = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in key)
     return (
@@ -192,41 +83,18 @@ def _upsert(table: str, cols: tuple[str, ...], key: tuple[str, ...]) -> str:
 
 
 # -- SQL ----------------------------------------------------------------------------------------
-_OBJ = ", ".join(_OBJ_COLS)
-_UPLOAD = ", ".join(_UPLOAD_COLS)
-_PART = ", ".join(_PART_COLS)
-_BUCKET = ", ".join(_BUCKET_COLS)
-_UPSERT_OBJECT = _upsert("objects", _OBJ_COLS, ("bucket", "key"))
-_UPSERT_PART = _upsert("parts", _PART_COLS, ("upload_id", "number"))
+_UPSERT_OBJECT = _upsert("objects", OBJ_COLS, ("bucket", "key"))
+_UPSERT_PART = _upsert("parts", PART_COLS, ("upload_id", "number"))
 # The row, and the bytes of an object kept inline (the inline blob its one segment names).
 _GET_OBJECT = (
-    f"SELECT {_OBJ}, (SELECT data FROM inline_blobs WHERE blob = "
+    f"SELECT {OBJ}, (SELECT data FROM inline_blobs WHERE blob = "
     "json_extract(objects.segments, '$[0][0]')) FROM objects WHERE bucket = ? AND key = ?"
 )
-_GET_RECORD = f"SELECT {_OBJ} FROM objects WHERE bucket = ? AND key = ?"  # the row alone
+_GET_RECORD = f"SELECT {OBJ} FROM objects WHERE bucket = ? AND key = ?"  # the row alone
 _UPDATE_META = (
-    f"UPDATE objects SET {', '.join(c + ' = ?' for c in _META_COLS)} "
+    f"UPDATE objects SET {', '.join(c + ' = ?' for c in META_COLS)} "
     "WHERE bucket = ? AND key = ? AND segments = ?"
 )
-
-
-@cache
-def _list_objects_sql(op: str, bounded: bool) -> str:
-    upper = " AND key < ?" if bounded else ""
-    return (
-        "SELECT key, size, etag, last_modified, storage_class, owner FROM objects "
-        f"WHERE bucket = ? AND key {op} ?{upper} ORDER BY key LIMIT ?"
-    )
-
-
-@cache
-def _list_uploads_sql(op: str, bounded: bool, tie: bool) -> str:
-    upper = " AND key < ?" if bounded else ""
-    tiebreak = " AND (key > ? OR upload_id > ?)" if tie else ""
-    return (
-        f"SELECT {_UPLOAD} FROM uploads WHERE bucket = ? AND key {op} ?{upper}{tiebreak} "
-        "ORDER BY key, initiated, upload_id LIMIT ?"
-    )
 
 
 def _exists_object(conn: sqlite3.Connection, bucket: str, key: str) -> bool:
@@ -243,7 +111,7 @@ class _Connection(sqlite3.Connection):
     """Weak-referenceable, so a finished thread's connection can be garbage-collected."""
 
 
-class SqliteMetaStore(SqliteAccounts, SqliteKms):
+class SqliteMetaStore(SqlReads, SqliteAccounts, SqliteKms):
     """``MetaStore`` and ``AccountStore`` over one SQLite file (WAL, synchronous=FULL)."""
 
     def __init__(self, path: str) -> None:
@@ -357,29 +225,29 @@ class SqliteMetaStore(SqliteAccounts, SqliteKms):
     def create_bucket(self, bucket: Bucket) -> Bucket | None:
         with self._write() as conn:
             sql = (
-                f"INSERT INTO buckets ({_BUCKET}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                f"INSERT INTO buckets ({BUCKET}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
             )
-            inserted = conn.execute(sql, _bucket_params(bucket)).rowcount == 1
+            inserted = conn.execute(sql, bucket_params(bucket)).rowcount == 1
             if not inserted:
-                sql = f"SELECT {_BUCKET} FROM buckets WHERE name = ?"
-                return _bucket_from_row(conn.execute(sql, (bucket.name,)).fetchall()[0])
+                sql = f"SELECT {BUCKET} FROM buckets WHERE name = ?"
+                return bucket_from_row(conn.execute(sql, (bucket.name,)).fetchall()[0])
         self._epoch.bump()
         return None
 
     def get_bucket(self, name: str) -> Bucket | None:
-        rows = self._all(f"SELECT {_BUCKET} FROM buckets WHERE name = ?", (name,))
-        return _bucket_from_row(rows[0]) if rows else None
+        rows = self._all(f"SELECT {BUCKET} FROM buckets WHERE name = ?", (name,))
+        return bucket_from_row(rows[0]) if rows else None
 
     def list_buckets(self, owner: str | None = None) -> list[Bucket]:
         if owner is None:
-            rows = self._all(f"SELECT {_BUCKET} FROM buckets ORDER BY name")
+            rows = self._all(f"SELECT {BUCKET} FROM buckets ORDER BY name")
         else:
-            sql = f"SELECT {_BUCKET} FROM buckets WHERE owner = ? ORDER BY name"
+            sql = f"SELECT {BUCKET} FROM buckets WHERE owner = ? ORDER BY name"
             rows = self._all(sql, (owner,))
-        return [_bucket_from_row(r) for r in rows]
+        return [bucket_from_row(r) for r in rows]
 
     def update_bucket(self, bucket: Bucket) -> None:
-        _, _, _, region, acl, config = _bucket_params(bucket)
+        _, _, _, region, acl, config = bucket_params(bucket)
         with self._write() as conn:
             sql = "UPDATE buckets SET region = ?, acl = ?, config = ? WHERE name = ?"
             if conn.execute(sql, (region, acl, config, bucket.name)).rowcount == 0:
@@ -404,7 +272,7 @@ class SqliteMetaStore(SqliteAccounts, SqliteKms):
         self, bucket: str, key: str, with_inline: bool = True
     ) -> ObjectRecord | None:
         rows = self._all(_GET_OBJECT if with_inline else _GET_RECORD, (bucket, key))
-        return _obj_from_row(rows[0]) if rows else None
+        return obj_from_row(rows[0]) if rows else None
 
     def get_inline_blob(self, blob_id: str) -> bytes | None:
         rows = self._all("SELECT data FROM inline_blobs WHERE blob = ?", (blob_id,))
@@ -417,20 +285,20 @@ class SqliteMetaStore(SqliteAccounts, SqliteKms):
             raise ShoalError("NoSuchBucket", BucketName=record.bucket)
         sql = "SELECT segments FROM objects WHERE bucket = ? AND key = ?"
         old = conn.execute(sql, (record.bucket, record.key)).fetchall()
-        p = _obj_params(record)
-        conn.execute(_UPSERT_OBJECT, [p[c] for c in _OBJ_COLS])
+        p = obj_params(record)
+        conn.execute(_UPSERT_OBJECT, [p[c] for c in OBJ_COLS])
         if record.inline is not None:
             sql = "INSERT OR REPLACE INTO inline_blobs (blob, data) VALUES (?, ?)"
             conn.execute(sql, (record.segments[0].blob, record.inline))
         keep = {s.blob for s in record.segments}
-        return _drop_inline(conn, [b for b in _blobs(old[0][0]) if b not in keep] if old else [])
+        return drop_inline(conn, [b for b in blobs_of(old[0][0]) if b not in keep] if old else [])
 
     def put_object(self, record: ObjectRecord) -> list[str]:
         return self._batched(lambda conn: self._put_object(conn, record))
 
     def update_object_meta(self, record: ObjectRecord) -> None:
-        p = _obj_params(record)
-        params = [p[c] for c in _META_COLS] + [record.bucket, record.key, p["segments"]]
+        p = obj_params(record)
+        params = [p[c] for c in META_COLS] + [record.bucket, record.key, p["segments"]]
 
         def op(conn: sqlite3.Connection) -> None:
             if conn.execute(_UPDATE_META, params).rowcount == 0:
@@ -445,19 +313,9 @@ class SqliteMetaStore(SqliteAccounts, SqliteKms):
 
         def op(conn: sqlite3.Connection) -> list[str] | None:
             rows = conn.execute(sql, (bucket, key)).fetchall()
-            return _drop_inline(conn, _blobs(rows[0][0])) if rows else None
+            return drop_inline(conn, blobs_of(rows[0][0])) if rows else None
 
         return self._batched(op)
-
-    def list_objects(
-        self, bucket: str, prefix: str, start_after: str, limit: int
-    ) -> list[ObjectSummary]:
-        if limit <= 0:
-            return []
-        op, lo = lower_bound(prefix, start_after)
-        hi = prefix_successor(prefix)
-        params = (bucket, lo, limit) if hi is None else (bucket, lo, hi, limit)
-        return ObjectSummary.from_rows(self._all(_list_objects_sql(op, hi is not None), params))
 
     # -- multipart --------------------------------------------------------------------------
     def create_upload(self, upload: Upload) -> None:
@@ -466,14 +324,14 @@ class SqliteMetaStore(SqliteAccounts, SqliteKms):
                 raise ShoalError("NoSuchBucket", BucketName=upload.bucket)
             if _exists(conn, "uploads", "upload_id", upload.upload_id):
                 raise ValueError(f"duplicate upload id {upload.upload_id}")
-            sql = f"INSERT INTO uploads ({_UPLOAD}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            conn.execute(sql, _upload_params(upload))
+            sql = f"INSERT INTO uploads ({UPLOAD}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            conn.execute(sql, upload_params(upload))
 
         self._batched(op)
 
     def get_upload(self, upload_id: str) -> Upload | None:
-        rows = self._all(f"SELECT {_UPLOAD} FROM uploads WHERE upload_id = ?", (upload_id,))
-        return _upload_from_row(rows[0]) if rows else None
+        rows = self._all(f"SELECT {UPLOAD} FROM uploads WHERE upload_id = ?", (upload_id,))
+        return upload_from_row(rows[0]) if rows else None
 
     def put_part(self, part: Part) -> list[str]:
         def op(conn: sqlite3.Connection) -> list[Any]:
@@ -481,7 +339,7 @@ class SqliteMetaStore(SqliteAccounts, SqliteKms):
                 raise ShoalError("NoSuchUpload", UploadId=part.upload_id)
             sql = "SELECT blob FROM parts WHERE upload_id = ? AND number = ?"
             old = conn.execute(sql, (part.upload_id, part.number)).fetchall()
-            conn.execute(_UPSERT_PART, _part_params(part))
+            conn.execute(_UPSERT_PART, part_params(part))
             return old
 
         old = self._batched(op)
@@ -489,23 +347,23 @@ class SqliteMetaStore(SqliteAccounts, SqliteKms):
 
     def get_parts(self, upload_id: str, numbers: list[int] | None = None) -> list[Part]:
         if numbers is None:
-            sql = f"SELECT {_PART} FROM parts WHERE upload_id = ? ORDER BY number"
+            sql = f"SELECT {PART} FROM parts WHERE upload_id = ? ORDER BY number"
             rows = self._all(sql, (upload_id,))
         else:
             sql = (
-                f"SELECT {_PART} FROM parts WHERE upload_id = ? "
+                f"SELECT {PART} FROM parts WHERE upload_id = ? "
                 "AND number IN (SELECT value FROM json_each(?)) ORDER BY number"
             )
-            rows = self._all(sql, (upload_id, _dumps([int(n) for n in numbers])))
-        return [_part_from_row(r) for r in rows]
+            rows = self._all(sql, (upload_id, dumps([int(n) for n in numbers])))
+        return [part_from_row(r) for r in rows]
 
     def list_parts(self, upload_id: str, after: int, limit: int) -> list[Part]:
         if limit <= 0:
             return []
         sql = (
-            f"SELECT {_PART} FROM parts WHERE upload_id = ? AND number > ? ORDER BY number LIMIT ?"
+            f"SELECT {PART} FROM parts WHERE upload_id = ? AND number > ? ORDER BY number LIMIT ?"
         )
-        return [_part_from_row(r) for r in self._all(sql, (upload_id, after, limit))]
+        return [part_from_row(r) for r in self._all(sql, (upload_id, after, limit))]
 
     def complete_upload(
         self, upload_id: str, record: ObjectRecord, used_blobs: dict[int, str]
@@ -537,44 +395,3 @@ class SqliteMetaStore(SqliteAccounts, SqliteKms):
 
         rows = self._batched(op)
         return None if rows is None else [b for _, b in sorted(rows)]
-
-    def list_uploads(
-        self, bucket: str, prefix: str, key_marker: str, upload_id_marker: str, limit: int
-    ) -> list[Upload]:
-        if limit <= 0:
-            return []
-        hi = prefix_successor(prefix)
-        tie = bool(upload_id_marker) and key_marker >= prefix
-        op, lo = (">=", key_marker) if tie else lower_bound(prefix, key_marker)
-        params: list[Any] = [bucket, lo]
-        if hi is not None:
-            params.append(hi)
-        if tie:
-            params += [key_marker, upload_id_marker]
-        params.append(limit)
-        rows = self._all(_list_uploads_sql(op, hi is not None, tie), params)
-        return [_upload_from_row(r) for r in rows]
-
-    def uploads_older_than(self, cutoff: float) -> list[Upload]:
-        sql = f"SELECT {_UPLOAD} FROM uploads WHERE initiated < ? ORDER BY initiated, upload_id"
-        return [_upload_from_row(r) for r in self._all(sql, (cutoff,))]
-
-    # -- maintenance ------------------------------------------------------------------------
-    def referenced_blobs(self) -> Iterator[str]:
-        """Batched, not one snapshot. Parts are scanned before objects, so a blob that moves
-        from a part to an object meanwhile is still seen; blobs that appear after the scan began
-        may be missed, so a collector must spare blobs newer than its own start."""
-        upload_id, number = "", -1
-        sql = (
-            "SELECT upload_id, number, blob FROM parts WHERE (upload_id, number) > (?, ?) "
-            "ORDER BY upload_id, number LIMIT ?"
-        )
-        while rows := self._all(sql, (upload_id, number, _BATCH)):
-            yield from (r[2] for r in rows)
-            upload_id, number = rows[-1][0], rows[-1][1]
-        last_id = 0
-        sql = "SELECT id, segments FROM objects WHERE id > ? ORDER BY id LIMIT ?"
-        while rows := self._all(sql, (last_id, _BATCH)):
-            for _, segments in rows:
-                yield from stored_blobs(_blobs(segments))
-            last_id = rows[-1][0]
