@@ -269,6 +269,24 @@ def test_post_object_ignores_cos_forbid_overwrite(s3, server, bucket: str) -> No
     assert s3.get_object(Bucket=bucket, Key="keep")["Body"].read() == b"new"
 
 
+def test_post_object_s3_does_not_take_cos_form_signatures(s3, server, bucket: str) -> None:  # noqa: ANN001
+    """COS's q-signature form signing is the COS dialect's: an S3 POST carrying one is a policy
+    without AWSAccessKeyId/signature, refused as before, and nothing is stored."""
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    key_time = f"{now - 60};{now + 600}"
+    policy = _policy(bucket, {"q-sign-algorithm": "sha1"}, {"q-ak": ACCESS_KEY},
+                     {"q-sign-time": key_time})
+    sign_key = hmac.new(SECRET_KEY.encode(), key_time.encode(), hashlib.sha1).hexdigest()
+    digest = hashlib.sha1(base64.b64decode(policy)).hexdigest()
+    signature = hmac.new(sign_key.encode(), digest.encode(), hashlib.sha1).hexdigest()
+    fields = [("key", "cos-form"), ("policy", policy), ("q-sign-algorithm", "sha1"),
+              ("q-ak", ACCESS_KEY), ("q-key-time", key_time), ("q-signature", signature),
+              ("file", b"x")]
+    r = _post(server, bucket, fields)
+    assert r.status_code == 400 and b"<Code>InvalidArgument</Code>" in r.content
+    raises(404, "NoSuchKey", s3.get_object, Bucket=bucket, Key="cos-form")
+
+
 # --------------------------------------------------------------------------- sub-resources
 
 

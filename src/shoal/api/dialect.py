@@ -9,14 +9,15 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from email.utils import formatdate
 from typing import Any, ClassVar
 
 from ..core import process
-from ..core.auth import Keyring
+from ..core.auth import Keyring, Principal
 from ..core.errors import ShoalError
 from . import xmldoc
+from .postpolicy import Policy
 from .request import Request
 from .response import Response
 
@@ -99,6 +100,14 @@ class Dialect:
     def copy_source(self, value: str) -> tuple[str, str, str | None]:
         """Parse a copy-source header into (bucket, key, version id)."""
         raise NotImplementedError
+
+    async def post_form_auth(
+        self, values: Mapping[str, str], keys: Keyring | None, now: float
+    ) -> tuple[Principal, Policy] | None:
+        """A POST Object form signed the dialect's own way (COS: ``q-signature``), checked with
+        its policy: (signer, policy). None when the form is not signed that way, for the S3
+        ways (SigV2, SigV4) or none. ``values``: lower-case field names, key and bucket in."""
+        return None
 
     # -- shared behaviour -----------------------------------------------------------------
     def new_request_id(self) -> str:

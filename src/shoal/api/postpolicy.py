@@ -4,7 +4,8 @@ The policy (base64 JSON) has an ``expiration`` and ``conditions``; every form fi
 signature fields, ``file``, ``policy``, ``x-ignore-*`` and the integrity checksums
 (``x-amz-checksum-*``) must be allowed by a condition. Signed
 either SigV2-style (``AWSAccessKeyId`` + base64 HMAC-SHA1) or SigV4-style (``x-amz-credential``
-+ hex HMAC-SHA256 with the derived signing key), both over the base64 policy text.
++ hex HMAC-SHA256 with the derived signing key), both over the base64 policy text. COS's own
+form signature and its policy rules are the COS dialect's (dialects/cos/post_signature.py).
 """
 
 from __future__ import annotations
@@ -49,9 +50,22 @@ def _denied(why: str) -> ShoalError:
 
 def decode(policy_b64: str) -> Policy:
     """Parse and validate the policy document (not its conditions against a form)."""
+    return parse(text_of(policy_b64))
+
+
+def text_of(policy_b64: str) -> bytes:
+    """The policy document's JSON text, as the form's base64 carries it."""
     try:
-        doc = json.loads(base64.b64decode(policy_b64, validate=False))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        return base64.b64decode(policy_b64, validate=False)
+    except (binascii.Error, ValueError) as exc:
+        raise _invalid("Invalid JSON.") from exc
+
+
+def parse(text: bytes) -> Policy:
+    """Parse and validate the policy's JSON text (not its conditions against a form)."""
+    try:
+        doc = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
         raise _invalid("Invalid JSON.") from exc
     if not isinstance(doc, dict):
         raise _invalid("Invalid JSON.")

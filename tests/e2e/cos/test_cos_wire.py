@@ -10,7 +10,8 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 from xml.etree import ElementTree
 
 import pytest
@@ -326,7 +327,8 @@ def test_post_object_forbid_overwrite_free_key_and_false(wire: Wire, seed_bucket
 
 def test_post_object_forbid_overwrite_needs_a_policy_condition(wire: Wire,
                                                                seed_bucket: str) -> None:
-    """Like any other x-cos-* field of a signed form, the policy must cover it."""
+    """Signed the S3 way (SigV2), the form follows S3's rule: like any other x-cos-* field, the
+    policy must cover it. (COS-signed forms follow COS's rule, see the tests further down.)"""
     wire.request("DELETE", seed_bucket, "post-uncovered")
     resp = _post(wire, seed_bucket, "post-uncovered", b"x", forbid="true", covered=False)
     assert _code(resp) == (403, "AccessDenied")
@@ -361,6 +363,165 @@ def test_post_object_forbid_overwrite_checked_as_the_object_lands(
     assert wire.request("GET", seed_bucket, key).content == b"landed first"
     assert _blob_files(cos_server) == blobs
     wire.request("DELETE", seed_bucket, key)
+
+
+def _cos_form(bucket: str, key: str, body: bytes, *, conditions: Sequence[object] = (),
+              fields: Sequence[tuple[str, str]] = (), access_key: str = ACCESS_KEY,
+              secret: str = SECRET_KEY, key_time: str | None = None,
+              signature: str | None = None) -> tuple[bytes, dict[str, str]]:
+    """A POST Object form signed the COS way (product/436/14690), computed here from the
+    documented steps: SignKey = HMAC-SHA1(SecretKey, KeyTime), StringToSign = SHA1(policy
+    JSON), Signature = HMAC-SHA1(SignKey, StringToSign), all in lower-case hex."""
+    now = int(time.time())
+    key_time = key_time or f"{now - 60};{now + 600}"
+    expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 600))
+    text = json.dumps({"expiration": expires, "conditions": [
+        {"q-sign-algorithm": "sha1"}, {"q-ak": access_key}, {"q-sign-time": key_time},
+        {"bucket": bucket}, *conditions]}).encode()
+    sign_key = hmac.new(secret.encode(), key_time.encode(), hashlib.sha1).hexdigest()
+    string_to_sign = hashlib.sha1(text).hexdigest()
+    signature = signature or hmac.new(sign_key.encode(), string_to_sign.encode(),
+                                      hashlib.sha1).hexdigest()
+    form: list[tuple[str, str | tuple[str, bytes]]] = [
+        ("key", key), *fields, ("policy", base64.b64encode(text).decode()),
+        ("q-sign-algorithm", "sha1"), ("q-ak", access_key), ("q-key-time", key_time),
+        ("q-signature", signature), ("file", ("f.bin", body))]
+    data, content_type = encode_multipart_formdata(form)
+    return data, {"Host": cos_host(bucket), "Content-Type": content_type}
+
+
+def _cos_post(wire: Wire, bucket: str, key: str, body: bytes,
+              **kwargs: Any) -> requests.Response:
+    data, headers = _cos_form(bucket, key, body, **kwargs)
+    return requests.post(wire.base + "/", data=data, headers=headers, timeout=30,
+                         allow_redirects=False)
+
+
+def test_cos_signed_post_object(wire: Wire, seed_bucket: str) -> None:
+    key, body = "cos-post/plain", b"cos signed form"
+    resp = _cos_post(wire, seed_bucket, key, body)
+    assert resp.status_code == 204, resp.text
+    assert resp.headers["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
+    assert resp.headers["Location"].endswith(f"/{key}")
+    got = wire.request("GET", seed_bucket, key)
+    assert (got.status_code, got.content) == (200, body)
+    wire.request("DELETE", seed_bucket, key)
+
+
+def test_cos_signed_post_object_success_action(wire: Wire, seed_bucket: str) -> None:
+    created = _cos_post(wire, seed_bucket, "cos-post/201", b"one",
+                        fields=[("success_action_status", "201")])
+    assert created.status_code == 201, created.text
+    root = xml(created)
+    assert (root.tag, root.findtext("Key"), root.findtext("Bucket")) == (
+        "PostResponse", "cos-post/201", seed_bucket)
+    ok = _cos_post(wire, seed_bucket, "cos-post/200", b"two",
+                   fields=[("success_action_status", "200")])
+    assert (ok.status_code, ok.content) == (200, b"")
+    redirect = _cos_post(wire, seed_bucket, "cos-post/303", b"three",
+                         fields=[("success_action_redirect", "https://my.website/done")])
+    assert redirect.status_code == 303, redirect.text
+    location = redirect.headers["Location"]
+    assert location.startswith("https://my.website/done?bucket=" + seed_bucket)
+    assert "key=cos-post%2F303" in location and hashlib.md5(b"three").hexdigest() in location
+    for key, body in (("cos-post/201", b"one"), ("cos-post/200", b"two"),
+                      ("cos-post/303", b"three")):
+        assert wire.request("GET", seed_bucket, key).content == body
+        wire.request("DELETE", seed_bucket, key)
+
+
+def test_cos_signed_post_object_fields_need_no_condition(wire: Wire, seed_bucket: str) -> None:
+    """COS only recommends limiting every field: Cache-Control, x-cos-meta-* and the token are
+    not in the policy and the upload goes through with them."""
+    key = "cos-post/meta"
+    resp = _cos_post(wire, seed_bucket, key, b"meta", fields=[
+        ("Cache-Control", "max-age=60"), ("x-cos-meta-note", "free"),
+        ("x-cos-security-token", "not-checked")])
+    assert resp.status_code == 204, resp.text
+    got = wire.request("GET", seed_bucket, key)
+    assert got.headers["Cache-Control"] == "max-age=60"
+    assert got.headers["x-cos-meta-note"] == "free"
+    wire.request("DELETE", seed_bucket, key)
+
+
+def test_cos_signed_post_object_refusals(wire: Wire, seed_bucket: str) -> None:
+    """Each refused form stores nothing."""
+    key = "cos-post/refused"
+    wire.request("DELETE", seed_bucket, key)
+    wrong = _cos_post(wire, seed_bucket, key, b"x", signature="0" * 40)
+    assert _code(wrong) == (403, "SignatureDoesNotMatch")
+    assert xml(wrong).findtext("Message") == "The Signature you specified is invalid."
+    other_secret = _cos_post(wire, seed_bucket, key, b"x", secret="not-the-secret")
+    assert _code(other_secret) == (403, "SignatureDoesNotMatch")
+    unknown = _cos_post(wire, seed_bucket, key, b"x", access_key="AKIDNOBODY")
+    assert _code(unknown) == (403, "InvalidAccessKeyId")
+    now = int(time.time())
+    expired = _cos_post(wire, seed_bucket, key, b"x", key_time=f"{now - 2000};{now - 1000}")
+    assert _code(expired) == (403, "AccessDenied")
+    assert xml(expired).findtext("Message") == "Request has expired"
+    assert wire.request("GET", seed_bucket, key).status_code == 404
+
+
+def test_cos_signed_post_object_policy_conditions(wire: Wire, seed_bucket: str) -> None:
+    limits = [["starts-with", "$key", "cos-post/in/"], ["content-length-range", 1, 10]]
+    outside = _cos_post(wire, seed_bucket, "cos-post/out", b"x", conditions=limits)
+    assert _code(outside) == (403, "AccessDenied")
+    assert xml(outside).findtext("Message") == \
+        "Condition key key doesn't match the value cos-post/in/"
+    big = _cos_post(wire, seed_bucket, "cos-post/in/big", b"x" * 11, conditions=limits)
+    assert _code(big) == (400, "EntityTooLarge")
+    empty = _cos_post(wire, seed_bucket, "cos-post/in/empty", b"", conditions=limits)
+    assert _code(empty) == (400, "EntityTooSmall")
+    for key in ("cos-post/out", "cos-post/in/big", "cos-post/in/empty"):
+        assert wire.request("GET", seed_bucket, key).status_code == 404
+    # A field the policy limits must be in the form (COS rule), with a matching value.
+    typed = [["starts-with", "$Content-Type", "image/"]]
+    absent = _cos_post(wire, seed_bucket, "cos-post/in/t", b"x", conditions=typed)
+    assert _code(absent) == (403, "AccessDenied")
+    wrong_type = _cos_post(wire, seed_bucket, "cos-post/in/t", b"x", conditions=typed,
+                           fields=[("Content-Type", "text/plain")])
+    assert _code(wrong_type) == (403, "AccessDenied")
+    assert wire.request("GET", seed_bucket, "cos-post/in/t").status_code == 404
+    ok = _cos_post(wire, seed_bucket, "cos-post/in/t", b"0123456789",
+                   conditions=[*limits, *typed], fields=[("Content-Type", "image/png")])
+    assert ok.status_code == 204, ok.text
+    got = wire.request("GET", seed_bucket, "cos-post/in/t")
+    assert (got.content, got.headers["Content-Type"]) == (b"0123456789", "image/png")
+    wire.request("DELETE", seed_bucket, "cos-post/in/t")
+
+
+def test_cos_signed_post_object_forbid_overwrite(wire: Wire, seed_bucket: str) -> None:
+    key = "cos-post/keep"
+    put = wire.request("PUT", seed_bucket, key, body=b"old bytes")
+    refused = _cos_post(wire, seed_bucket, key, b"new bytes",
+                        fields=[("x-cos-forbid-overwrite", "true")])
+    assert _code(refused) == (409, "FileAlreadyExists")
+    got = wire.request("GET", seed_bucket, key)
+    assert (got.content, got.headers["ETag"]) == (b"old bytes", put.headers["ETag"])
+    allowed = _cos_post(wire, seed_bucket, key, b"new bytes",
+                        fields=[("x-cos-forbid-overwrite", "false")])
+    assert allowed.status_code == 204, allowed.text
+    assert wire.request("GET", seed_bucket, key).content == b"new bytes"
+    wire.request("DELETE", seed_bucket, key)
+
+
+def test_anonymous_post_object_on_cos(wire: Wire, boto) -> None:  # noqa: ANN001
+    """No signature at all: the bucket must grant WRITE to everyone (unchanged)."""
+    bucket = f"cos-anon-post-{os.getpid()}-1250000000"
+    assert wire.request("PUT", bucket).status_code == 200
+    try:
+        data, headers = encode_multipart_formdata([("key", "anon"), ("file", ("a", b"hi"))])
+        form = {"Host": cos_host(bucket), "Content-Type": headers}
+        denied = requests.post(wire.base + "/", data=data, headers=form, timeout=30)
+        assert _code(denied) == (403, "AccessDenied")
+        acl = wire.request("PUT", bucket, query=[("acl", "")],
+                           headers={"x-cos-acl": "public-read-write"})
+        assert acl.status_code == 200, acl.text
+        resp = requests.post(wire.base + "/", data=data, headers=form, timeout=30)
+        assert resp.status_code == 204, resp.text
+        assert wire.request("GET", bucket, "anon").content == b"hi"
+    finally:
+        empty_and_delete(boto, bucket)
 
 
 def test_traffic_limit_paces_uploads_and_downloads(wire: Wire, seed_bucket: str) -> None:

@@ -3,12 +3,15 @@
 The form carries the key, the object's headers as fields, an optional signed policy and the
 ``file`` part. Without a policy the request is anonymous and needs a bucket that grants WRITE
 to everyone; with one the signature names the caller and the policy must allow every field.
+A dialect may sign forms its own way (COS: ``q-signature``, with COS's policy rules); the
+dialect checks those (``post_form_auth``), the S3 ways (SigV2, SigV4) are checked here.
 With COS, an ``x-cos-forbid-overwrite`` form field of "true" (any case) refuses to replace an
 existing object, as on PUT; the request's own headers are not read for it.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from urllib.parse import quote, urlencode
@@ -75,6 +78,9 @@ async def _authenticate(
     ctx: Ctx, form: Form, values: dict[str, str]
 ) -> tuple[Principal, postpolicy.Policy | None]:
     """Who signed the form (anonymous without a policy), after checking the policy."""
+    signed = await ctx.d.post_form_auth(values, ctx.keys, time.time())
+    if signed is not None:
+        return signed
     policy_b64 = form.get("policy")
     access_key = form.get("AWSAccessKeyId")
     credential = form.get(ctx.d.h("credential"))

@@ -7,20 +7,21 @@ shared with S3; the differences are the class attributes and the methods below.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import ClassVar
 from urllib.parse import quote
 
 from ...api.body import counted, declared_length
 from ...api.dialect import Dialect
 from ...api.pacing import paced
+from ...api.postpolicy import Policy
 from ...api.request import Request
 from ...api.response import Response
-from ...core.auth import Keyring
+from ...core.auth import Keyring, Principal
 from ...core.errors import ShoalError
 from ...core.numbers import is_decimal
-from . import errors, hosts
-from .signature import CosAuth, parse_auth_header, parse_auth_query, verify
+from . import errors, hosts, post_signature
+from .signature import UNKNOWN_KEY, CosAuth, parse_auth_header, parse_auth_query, verify
 
 COS_CLASSES = frozenset({
     "STANDARD", "STANDARD_IA", "ARCHIVE", "DEEP_ARCHIVE", "INTELLIGENT_TIERING",
@@ -93,8 +94,7 @@ class CosDialect(Dialect):
         if auth is not None:
             found = await keys.lookup_async(auth.access_key)
             if found is None:
-                raise ShoalError("InvalidAccessKeyId", "The access key Id format you provided "
-                                 "is invalid, please check your access key Id.")
+                raise ShoalError("InvalidAccessKeyId", UNKNOWN_KEY)
             secret, principal = found
             verify(auth, secret, req.method, req.path, req.query, req.headers, time.time(),
                    hosts.host_candidates(req.host))
@@ -162,3 +162,8 @@ class CosDialect(Dialect):
 
     def copy_source(self, value: str) -> tuple[str, str, str | None]:
         return hosts.parse_copy_source(value, self.domains)
+
+    async def post_form_auth(
+        self, values: Mapping[str, str], keys: Keyring | None, now: float
+    ) -> tuple[Principal, Policy] | None:
+        return await post_signature.authenticate(values, keys, now)

@@ -33,6 +33,8 @@ FIELDS = (
     "q-url-param-list",
     "q-signature",
 )
+# Message of InvalidAccessKeyId for an unknown q-ak.
+UNKNOWN_KEY = "The access key Id format you provided is invalid, please check your access key Id."
 _TIME_RE = re.compile(r"([0-9]{1,20});([0-9]{1,20})")
 _SAFE = "-_.~"
 
@@ -178,6 +180,13 @@ def _iso8601(now: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
 
 
+def _check_window(start: int, end: int, now: float) -> None:
+    if now > end:
+        raise ShoalError("AccessDenied", "Request has expired", ServerTime=_iso8601(now))
+    if start > now + START_SKEW:
+        raise ShoalError("AccessDenied", "Request is not valid yet", ServerTime=_iso8601(now))
+
+
 def check_time(auth: CosAuth, now: float) -> None:
     """Reject expired or not-yet-valid signatures.
 
@@ -185,12 +194,12 @@ def check_time(auth: CosAuth, now: float) -> None:
     checking q-sign-time alone would let a holder of a presigned URL extend its lifetime.
     """
     key_start, key_end = _parse_time(auth.key_time)
-    start = max(auth.sign_time[0], key_start)
-    end = min(auth.sign_time[1], key_end)
-    if now > end:
-        raise ShoalError("AccessDenied", "Request has expired", ServerTime=_iso8601(now))
-    if start > now + START_SKEW:
-        raise ShoalError("AccessDenied", "Request is not valid yet", ServerTime=_iso8601(now))
+    _check_window(max(auth.sign_time[0], key_start), min(auth.sign_time[1], key_end), now)
+
+
+def check_key_time(key_time: str, now: float) -> None:
+    """The window of a lone KeyTime (POST Object forms carry no q-sign-time)."""
+    _check_window(*_parse_time(key_time), now)
 
 
 def _host_variants(
