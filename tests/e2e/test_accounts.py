@@ -7,26 +7,21 @@ display name; the plain secrets are nowhere under the data dir.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
 import requests
-from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
 from shoal.core.auth import canonical_id
 from shoal.dialects.cos.signature import make_authorization
 
 from .conftest import make_client
-from .server import LiveServer, remove, temp_data_dir
+from .server import LiveServer, own_server, shoal_cli
 
 REVOKE_WITHIN = 6.0  # seconds; the server caches a key for about 2 s
 
@@ -37,25 +32,12 @@ def server() -> Iterator[LiveServer]:
     key is generated into the data dir, where the CLI finds it too."""
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("SHOAL_MASTER_KEY", raising=False)  # for the server and the CLI runs
-        srv = LiveServer(data_dir=temp_data_dir())
-        srv.start()
-        yield srv
-        srv.stop()
-        remove(srv.data_dir)
-
-
-def cli(data_dir: str, *args: str, ok: bool = True) -> Any:
-    """Run ``shoal ARGS --data-dir DIR --json``; the parsed JSON output."""
-    cmd = [sys.executable, "-m", "shoal", *args, "--data-dir", data_dir, "--json"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    assert (done.returncode == 0) == ok, done.stdout + done.stderr
-    return json.loads(done.stdout)
+        with own_server() as srv:
+            yield srv
 
 
 def client(srv: LiveServer, access_key: str, secret_key: str):  # noqa: ANN201 - dynamic type
-    return boto3.client("s3", endpoint_url=srv.endpoint, aws_access_key_id=access_key,
-                        aws_secret_access_key=secret_key, region_name="us-east-1",
-                        config=BotoConfig(retries={"max_attempts": 1}))
+    return make_client(srv.endpoint, access_key=access_key, secret_key=secret_key)
 
 
 def error_code(call: Callable[[], object]) -> str:
@@ -83,11 +65,11 @@ def owner(listing: dict[str, Any]) -> tuple[str, str]:
 
 def test_accounts_keys_and_ownership(server: LiveServer) -> None:
     data = server.data_dir
-    alice = cli(data, "user", "add", "alice")
-    bob = cli(data, "user", "add", "bob", "--display-name", "Bob B.", "--access-key",
-              "BOBACCESSKEY", "--secret-key", "bob-secret-key-0123")
+    alice = shoal_cli(data, "user", "add", "alice")
+    bob = shoal_cli(data, "user", "add", "bob", "--display-name", "Bob B.", "--access-key",
+                    "BOBACCESSKEY", "--secret-key", "bob-secret-key-0123")
     assert bob["access_key"] == "BOBACCESSKEY" and bob["user"]["display_name"] == "Bob B."
-    users = cli(data, "user", "list")
+    users = shoal_cli(data, "user", "list")
     assert [(u["name"], u["canonical_id"], u["active_keys"]) for u in users] == [
         ("alice", alice["user"]["canonical_id"], 1), ("bob", bob["user"]["canonical_id"], 1)]
 
@@ -124,22 +106,22 @@ def test_accounts_keys_and_ownership(server: LiveServer) -> None:
     assert root.get_object(Bucket="acct-alice", Key="k")["Body"].read() == b"alice's"
 
     # A second key works at once; revoking the first stops it within seconds, not the second.
-    second = cli(data, "key", "create", "alice")
+    second = shoal_cli(data, "key", "create", "alice")
     s3a2 = client(server, second["access_key"], second["secret_key"])
     assert s3a2.get_object(Bucket="acct-alice", Key="k")["Body"].read() == b"alice's"
-    revoked = cli(data, "key", "revoke", alice["access_key"])
+    revoked = shoal_cli(data, "key", "revoke", alice["access_key"])
     assert revoked["was_active"] is True and revoked["active"] is False
     assert wait_denied(s3a) < REVOKE_WITHIN
     assert [b["Name"] for b in s3a2.list_buckets()["Buckets"]] == ["acct-alice"]
-    keys = cli(data, "key", "list", "alice")
+    keys = shoal_cli(data, "key", "list", "alice")
     assert [(k["access_key"], k["active"]) for k in keys] == [
         (alice["access_key"], False), (second["access_key"], True)]
 
     # Removing a user that owns buckets is refused; once they are gone, its keys die.
-    refused = cli(data, "user", "remove", "bob", ok=False)
+    refused = shoal_cli(data, "user", "remove", "bob", ok=False)
     assert refused["error"] == "UserOwnsBuckets"
     s3b.delete_bucket(Bucket="acct-bob")
-    removed = cli(data, "user", "remove", "bob")
+    removed = shoal_cli(data, "user", "remove", "bob")
     assert removed["access_keys"] == ["BOBACCESSKEY"]
     wait_denied(s3b)
     assert [b["Name"] for b in root.list_buckets()["Buckets"]] == ["acct-root"]
@@ -153,7 +135,7 @@ def test_accounts_keys_and_ownership(server: LiveServer) -> None:
 
 def test_account_keys_sign_cos_requests(server: LiveServer) -> None:
     """COS signatures are HMACs of the plain secret too: the server unseals it for them."""
-    carol = cli(server.data_dir, "user", "add", "carol")
+    carol = shoal_cli(server.data_dir, "user", "add", "carol")
     client(server, carol["access_key"], carol["secret_key"]).create_bucket(Bucket="acct-carol")
     host = f"127.0.0.1:{server.port}"
     now = int(time.time())
@@ -172,10 +154,11 @@ def test_account_keys_sign_cos_requests(server: LiveServer) -> None:
 
 
 def test_cli_misuse(server: LiveServer, tmp_path: Any) -> None:
-    assert cli(server.data_dir, "user", "add", "root", ok=False)["error"] == "InvalidName"
-    assert cli(server.data_dir, "key", "revoke", "NOSUCHKEY", ok=False)["error"] == "NoSuchKey"
-    assert cli(server.data_dir, "key", "create", "nobody", ok=False)["error"] == "NoSuchUser"
-    assert cli(str(tmp_path / "none"), "user", "list", ok=False)["error"] == "NoStore"
+    data = server.data_dir
+    assert shoal_cli(data, "user", "add", "root", ok=False)["error"] == "InvalidName"
+    assert shoal_cli(data, "key", "revoke", "NOSUCHKEY", ok=False)["error"] == "NoSuchKey"
+    assert shoal_cli(data, "key", "create", "nobody", ok=False)["error"] == "NoSuchUser"
+    assert shoal_cli(str(tmp_path / "none"), "user", "list", ok=False)["error"] == "NoStore"
     assert not (tmp_path / "none").exists()
 
 

@@ -5,27 +5,19 @@ grants by header and by document. Objects: test_acl_objects.py.
 
 from __future__ import annotations
 
-import itertools
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 from botocore import UNSIGNED
-from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
-from .conftest import make_client
+from .conftest import add_user, empty_and_delete, make_client, unique_name
 from .server import LiveServer
 
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTH_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
-_names = itertools.count()
 
 
 @dataclass
@@ -38,16 +30,11 @@ class Account:
 
 def add_account(server: LiveServer, label: str) -> Account:
     """A new account on the server (``shoal user add`` beside the running server)."""
-    name = f"{label}-{os.getpid()}-{next(_names)}"
-    cmd = [sys.executable, "-m", "shoal", "user", "add", name, "--data-dir", server.data_dir,
-           "--json"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True)
-    out = json.loads(done.stdout)
-    s3 = boto3.client("s3", endpoint_url=server.endpoint, region_name="us-east-1",
-                      aws_access_key_id=out["access_key"],
-                      aws_secret_access_key=out["secret_key"],
-                      config=BotoConfig(retries={"max_attempts": 1}))
-    return Account(name, out["user"]["canonical_id"], out["user"]["display_name"], s3)
+    out = add_user(server, label)
+    s3 = make_client(server.endpoint, access_key=out["access_key"],
+                     secret_key=out["secret_key"])
+    return Account(out["user"]["name"], out["user"]["canonical_id"],
+                   out["user"]["display_name"], s3)
 
 
 @pytest.fixture(scope="module")
@@ -93,28 +80,19 @@ def allowed(call: Callable[..., object], *args: Any, **kwargs: Any) -> bool:
 
 
 def new_bucket(who: Account, **kwargs: Any) -> str:
-    name = f"acl-{os.getpid()}-{next(_names)}"
+    name = unique_name("acl")
     who.s3.create_bucket(Bucket=name, **kwargs)
     return name
 
 
-def cleanup(s3: Any, name: str) -> None:
-    """Empty and delete a bucket with the root client (root may do anything)."""
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
-        for obj in page.get("Contents", []):
-            s3.delete_object(Bucket=name, Key=obj["Key"])
-    for up in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
-        s3.abort_multipart_upload(Bucket=name, Key=up["Key"], UploadId=up["UploadId"])
-    s3.delete_bucket(Bucket=name)
-
-
 @pytest.fixture
 def buckets(s3: Any) -> Iterator[list[str]]:
-    """Names appended here are emptied and deleted after the test."""
+    """Names appended here are emptied and deleted (by root, who may do anything) after the
+    test."""
     names: list[str] = []
     yield names
     for name in names:
-        cleanup(s3, name)
+        empty_and_delete(s3, name)
 
 
 def grants_of(acl: dict[str, Any]) -> list[tuple[str | None, str]]:

@@ -18,8 +18,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import subprocess
-import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -31,7 +29,7 @@ import pytest
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .server import ACCESS_KEY, SECRET_KEY, LiveServer, remove, temp_data_dir
+from .server import ACCESS_KEY, SECRET_KEY, LiveServer, fsck, remove, temp_data_dir
 
 ROUNDS = int(os.environ.get("SHOAL_CRASH_ROUNDS", "5"))
 SEED = int(os.environ.get("SHOAL_CRASH_SEED", str(random.SystemRandom().randrange(1 << 32))))
@@ -315,14 +313,12 @@ def verify_uploads(s3: Any, model: Model, rng: random.Random) -> None:
 
 
 # -- the test ------------------------------------------------------------------------------------
-def fsck(data_dir: str, *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "shoal", "fsck", "--data-dir", data_dir, *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+FSCK_TIMEOUT = 300  # seconds
 
 
 def check_repair(data_dir: str, model: Model) -> None:
     """With the server stopped: a crash may leave orphans and temp files, nothing else."""
-    run = fsck(data_dir, "--repair", "--grace", "0")
+    run = fsck(data_dir, "--repair", "--grace", "0", timeout=FSCK_TIMEOUT)
     if run.returncode != 0:
         model.fail(f"fsck --repair after a crash:\n{run.stdout}{run.stderr}")
     for line in run.stdout.splitlines():
@@ -341,7 +337,7 @@ def crash_round(srv: LiveServer, workers: list[Worker], model: Model, rng: rando
     for t in threads:
         t.start()
     if live_fsck:
-        run = fsck(srv.data_dir)
+        run = fsck(srv.data_dir, timeout=FSCK_TIMEOUT)
         if run.returncode != 0:
             model.fail(f"fsck beside a live server:\n{run.stdout}{run.stderr}")
     stop.wait(rng.uniform(0.05, 1.5))
@@ -377,7 +373,7 @@ def test_sigkill_at_random_moments(data_dir: str) -> None:
             verify_uploads(s3, model, rng)
         srv.stop()
         check_repair(data_dir, model)
-        final = fsck(data_dir, "--grace", "0")
+        final = fsck(data_dir, "--grace", "0", timeout=FSCK_TIMEOUT)
         if final.returncode != 0 or "clean: no problems found" not in final.stdout:
             model.fail(f"fsck after the repair:\n{final.stdout}{final.stderr}")
     finally:

@@ -20,16 +20,21 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from botocore.exceptions import ClientError
 
 from .conftest import make_client
-from .server import ACCESS_KEY, SECRET_KEY, LiveServer, remove, temp_data_dir
+from .server import (
+    LiveServer,
+    fsck_clean,
+    own_server,
+    serving,
+    temp_data_dir,
+    with_sitecustomize,
+)
 
 MiB = 1 << 20
 TMPFS_MIB = 24
@@ -39,18 +44,11 @@ BUCKET = "full"
 class NamespacedServer(LiveServer):
     """``shoal serve`` on a tmpfs of ``TMPFS_MIB`` MiB mounted in its own mount namespace."""
 
-    def start(self, timeout: float = 30.0) -> None:
-        env = dict(os.environ)
-        env.update({"SHOAL_ACCESS_KEY": ACCESS_KEY, "SHOAL_SECRET_KEY": SECRET_KEY,
-                    "SHOAL_LOG_LEVEL": "warning", **self.env})
+    def command(self) -> list[str]:
         script = (f'mount -t tmpfs -o size={TMPFS_MIB}m shoal-full "$1" && exec "$2" -m shoal '
                   f'serve --host 127.0.0.1 --port "$3" --data-dir "$1"')
-        cmd = [*unshare_prefix(), "sh", "-c", script, "sh", self.data_dir, sys.executable,
-               str(self.port)]
-        self.log_path = self.data_dir + ".log"
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        wait_until_serving(self, timeout)
+        return [*unshare_prefix(), "sh", "-c", script, "sh", self.data_dir, sys.executable,
+                str(self.port)]
 
     @property
     def inside(self) -> str:
@@ -65,7 +63,7 @@ class NamespacedServer(LiveServer):
         enter = ["nsenter", "-t", str(self.proc.pid), "-m"]
         if os.geteuid() != 0:
             enter[3:3] = ["-U", "--preserve-credentials"]
-        fsck_clean(self.data_dir, enter)
+        fsck_clean(self.data_dir, prefix=enter)
 
 
 def unshare_prefix() -> list[str]:
@@ -81,20 +79,6 @@ def namespaces_work() -> bool:
         return subprocess.run(probe, capture_output=True, timeout=10).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
-
-
-def wait_until_serving(srv: LiveServer, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert srv.proc is not None
-        if srv.proc.poll() is not None:
-            raise RuntimeError(f"shoal exited early:\n{srv.log()}")
-        try:
-            requests.get(srv.endpoint + "/", timeout=1)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    raise RuntimeError(f"shoal did not start:\n{srv.log()}")
 
 
 def assert_out_of_space(exc: pytest.ExceptionInfo[ClientError]) -> None:
@@ -125,14 +109,6 @@ def check_stored(s3, stored: dict[str, str]) -> None:  # noqa: ANN001
     assert listed == set(stored)
 
 
-def fsck_clean(data_dir: str, prefix: tuple[str, ...] | list[str] = ()) -> None:
-    cmd = [*prefix, sys.executable, "-m", "shoal", "fsck", "--data-dir", data_dir, "--grace",
-           "0"]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0 and "clean: no problems found" in run.stdout, \
-        run.stdout + run.stderr
-
-
 def random_bytes(size: int, seed: int) -> bytes:
     block = hashlib.sha256(str(seed).encode()).digest() * 2048  # 64 KiB
     return (block * (size // len(block) + 1))[:size]
@@ -143,11 +119,9 @@ def tmpfs_server(reserve: int) -> Iterator[NamespacedServer]:
     if not namespaces_work():
         pytest.skip("needs a mount namespace (unshare -m, or unprivileged user namespaces)")
     path = temp_data_dir()
-    srv = NamespacedServer(data_dir=path, env={"SHOAL_FREE_SPACE_RESERVE": str(reserve)})
-    srv.start()
-    yield srv
-    srv.stop()
-    remove(path)
+    with serving(NamespacedServer(data_dir=path, log_path=path + ".log",
+                                  env={"SHOAL_FREE_SPACE_RESERVE": str(reserve)})) as srv:
+        yield srv
     with contextlib.suppress(OSError):
         os.remove(path + ".log")
 
@@ -164,20 +138,32 @@ def reserved_tmpfs() -> Iterator[NamespacedServer]:
     yield from tmpfs_server(2 * MiB)
 
 
-def put_before(s3) -> dict[str, str]:  # noqa: ANN001
+def put_before(s3) -> tuple[dict[str, str], str]:  # noqa: ANN001
+    """The bucket, with three 1 MiB objects (returned: key -> MD5) and a pending upload on
+    ``mp`` (returned: its id)."""
     s3.create_bucket(Bucket=BUCKET)
     stored: dict[str, str] = {}
     for i in range(3):
         data = random_bytes(MiB, -i)
         s3.put_object(Bucket=BUCKET, Key=f"before/{i}", Body=data)
         stored[f"before/{i}"] = hashlib.md5(data).hexdigest()
-    return stored
+    return stored, s3.create_multipart_upload(Bucket=BUCKET, Key="mp")["UploadId"]
+
+
+def complete_mp(s3, up: str, stored: dict[str, str], seed: int) -> None:  # noqa: ANN001
+    """Upload 1 MiB as part 1 of ``mp`` and complete it; then every stored object, ``mp`` now
+    too, reads back whole."""
+    data = random_bytes(MiB, seed)
+    etag = s3.upload_part(Bucket=BUCKET, Key="mp", UploadId=up, PartNumber=1, Body=data)["ETag"]
+    s3.complete_multipart_upload(Bucket=BUCKET, Key="mp", UploadId=up,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    stored["mp"] = hashlib.md5(data).hexdigest()
+    check_stored(s3, stored)
 
 
 def test_kernel_enospc(bare_tmpfs: NamespacedServer) -> None:
     s3 = make_client(bare_tmpfs.endpoint)
-    stored = put_before(s3)
-    up = s3.create_multipart_upload(Bucket=BUCKET, Key="mp")["UploadId"]
+    stored, up = put_before(s3)
     with pytest.raises(ClientError) as exc:  # bigger than the whole disk
         s3.put_object(Bucket=BUCKET, Key="huge", Body=random_bytes(2 * TMPFS_MIB * MiB, 7))
     assert_out_of_space(exc)
@@ -187,12 +173,7 @@ def test_kernel_enospc(bare_tmpfs: NamespacedServer) -> None:
     assert_out_of_space(exc)
     assert not os.listdir(os.path.join(bare_tmpfs.inside, "tmp")), "temp files left behind"
     check_stored(s3, stored)
-    data = random_bytes(MiB, 9)  # the failed writes freed what they had taken
-    etag = s3.upload_part(Bucket=BUCKET, Key="mp", UploadId=up, PartNumber=1, Body=data)["ETag"]
-    s3.complete_multipart_upload(Bucket=BUCKET, Key="mp", UploadId=up,
-                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
-    stored["mp"] = hashlib.md5(data).hexdigest()
-    check_stored(s3, stored)
+    complete_mp(s3, up, stored, 9)  # the failed writes freed what they had taken
     bare_tmpfs.fsck_clean()
 
 
@@ -213,8 +194,7 @@ def fill_down(s3, stored: dict[str, str]) -> int:  # noqa: ANN001
 
 def test_reserve_keeps_metadata_writable(reserved_tmpfs: NamespacedServer) -> None:
     s3 = make_client(reserved_tmpfs.endpoint)
-    stored = put_before(s3)
-    up = s3.create_multipart_upload(Bucket=BUCKET, Key="mp")["UploadId"]
+    stored, up = put_before(s3)
     assert fill_down(s3, stored) == 6  # every size ran out
     with pytest.raises(ClientError) as exc:
         s3.upload_part(Bucket=BUCKET, Key="mp", UploadId=up, PartNumber=1, Body=b"p" * 5000)
@@ -229,12 +209,7 @@ def test_reserve_keeps_metadata_writable(reserved_tmpfs: NamespacedServer) -> No
     for key in [k for k in stored if k.startswith("fill/")][:2]:  # so does freeing space
         s3.delete_object(Bucket=BUCKET, Key=key)
         del stored[key]
-    data = random_bytes(MiB, 99)
-    etag = s3.upload_part(Bucket=BUCKET, Key="mp", UploadId=up, PartNumber=1, Body=data)["ETag"]
-    s3.complete_multipart_upload(Bucket=BUCKET, Key="mp", UploadId=up,
-                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
-    stored["mp"] = hashlib.md5(data).hexdigest()
-    check_stored(s3, stored)
+    complete_mp(s3, up, stored, 99)
     reserved_tmpfs.fsck_clean()
 
 
@@ -283,16 +258,10 @@ meta.SqliteMetaStore.put_object = put_object
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Path]]:
     hooks = tmp_path_factory.mktemp("hooks")
-    (hooks / "sitecustomize.py").write_text(textwrap.dedent(FAULTS))
     flag = hooks / "fault"
-    path = os.environ.get("PYTHONPATH", "")
-    srv = LiveServer(data_dir=temp_data_dir(), env={
-        "PYTHONPATH": f"{hooks}{os.pathsep}{path}" if path else str(hooks),
-        "SHOAL_TEST_FAULT_FLAG": str(flag)})
-    srv.start()
-    yield srv, flag
-    srv.stop()
-    remove(srv.data_dir)
+    env = {**with_sitecustomize(hooks, textwrap.dedent(FAULTS)), "SHOAL_TEST_FAULT_FLAG": str(flag)}
+    with own_server(env=env) as srv:
+        yield srv, flag
 
 
 @pytest.mark.parametrize("fault", ["blob", "meta"])

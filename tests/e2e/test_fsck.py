@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +15,7 @@ from shoal.core.model import INLINE_MAX
 from shoal.store.sqlite import SqliteMetaStore
 
 from .conftest import make_client
-from .server import LiveServer, remove, temp_data_dir
+from .server import LiveServer, fsck, own_server
 
 BUCKET = "fsck-bucket"
 HOURS_AGO = time.time() - 2 * 3600  # older than the default one-hour grace period
@@ -26,11 +24,8 @@ HOURS_AGO = time.time() - 2 * 3600  # older than the default one-hour grace peri
 @pytest.fixture
 def server() -> Iterator[LiveServer]:
     """A server of its own: these tests damage its data directory."""
-    srv = LiveServer(data_dir=temp_data_dir())
-    srv.start()
-    yield srv
-    srv.stop()
-    remove(srv.data_dir)
+    with own_server() as srv:
+        yield srv
 
 
 @pytest.fixture
@@ -38,11 +33,6 @@ def s3(server: LiveServer):  # noqa: ANN201 - botocore client type is dynamic
     client = make_client(server.endpoint)
     client.create_bucket(Bucket=BUCKET)
     return client
-
-
-def fsck(data_dir: str, *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "shoal", "fsck", "--data-dir", data_dir, *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
 def blob_of(data_dir: str, key: str) -> str:

@@ -17,12 +17,14 @@ import hashlib
 import os
 import socket
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from xml.etree import ElementTree
 
 import pytest
 import requests
 
+from .conftest import empty_and_delete
 from .server import LiveServer
 from .test_s3_auth import sign_v4
 
@@ -159,22 +161,30 @@ def run_case(t: Target, case: Case, mode: str) -> Reply:
     return reply
 
 
+@contextmanager
+def stocked_bucket(s3, name: str, objects: dict[str, bytes],  # noqa: ANN001
+                   part: bytes | None = None) -> Iterator[tuple[str, str]]:
+    """Bucket ``name`` holding ``objects`` and a pending upload on ``mp`` (part 1 = ``part``, if
+    given): yields the upload id and the part's ETag ("" without a part). Emptied and deleted
+    on exit (the corpus fixtures of the hostile test files)."""
+    s3.create_bucket(Bucket=name)
+    try:
+        for key, body in objects.items():
+            s3.put_object(Bucket=name, Key=key, Body=body)
+        up = s3.create_multipart_upload(Bucket=name, Key="mp")["UploadId"]
+        etag = "" if part is None else s3.upload_part(Bucket=name, Key="mp", UploadId=up,
+                                                      PartNumber=1, Body=part)["ETag"]
+        yield up, etag
+    finally:
+        empty_and_delete(s3, name)
+
+
 @pytest.fixture(scope="module")
 def target(server: LiveServer, s3) -> Iterator[Target]:  # noqa: ANN001
     name = f"hostile-{os.getpid()}"
-    s3.create_bucket(Bucket=name)
-    s3.put_object(Bucket=name, Key="obj", Body=b"0123456789")
-    s3.put_object(Bucket=name, Key="empty", Body=b"")
-    up = s3.create_multipart_upload(Bucket=name, Key="mp")["UploadId"]
-    etag = s3.upload_part(Bucket=name, Key="mp", UploadId=up, PartNumber=1,
-                          Body=b"part-one")["ETag"]
-    yield Target(server, name, up, etag)
-    for u in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
-        s3.abort_multipart_upload(Bucket=name, Key=u["Key"], UploadId=u["UploadId"])
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
-        for obj in page.get("Contents", []):
-            s3.delete_object(Bucket=name, Key=obj["Key"])
-    s3.delete_bucket(Bucket=name)
+    objects = {"obj": b"0123456789", "empty": b""}
+    with stocked_bucket(s3, name, objects, part=b"part-one") as (up, etag):
+        yield Target(server, name, up, etag)
 
 
 # -- the corpus -------------------------------------------------------------------------------

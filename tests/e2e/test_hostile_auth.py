@@ -27,7 +27,7 @@ import requests
 from shoal.dialects.cos.signature import make_authorization
 
 from .server import ACCESS_KEY, SECRET_KEY, LiveServer
-from .test_hostile import Reply, assert_serving, raw_request, send_raw
+from .test_hostile import Reply, assert_serving, raw_request, send_raw, stocked_bucket
 from .test_s3_auth import EMPTY_SHA256, REGION, _q, sign_v4, signing_key
 
 COS_REGION = "ap-guangzhou"
@@ -53,17 +53,8 @@ class Place:
 @pytest.fixture(scope="module")
 def place(server: LiveServer, s3) -> Iterator[Place]:  # noqa: ANN001
     name = f"forged-{os.getpid()}"
-    s3.create_bucket(Bucket=name)
-    s3.put_object(Bucket=name, Key="secret", Body=b"top secret")
-    s3.put_object(Bucket=name, Key="other", Body=b"also secret")
-    up = s3.create_multipart_upload(Bucket=name, Key="mp")["UploadId"]
-    yield Place(server, name, up)
-    for u in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
-        s3.abort_multipart_upload(Bucket=name, Key=u["Key"], UploadId=u["UploadId"])
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
-        for obj in page.get("Contents", []):
-            s3.delete_object(Bucket=name, Key=obj["Key"])
-    s3.delete_bucket(Bucket=name)
+    with stocked_bucket(s3, name, {"secret": b"top secret", "other": b"also secret"}) as (up, _):
+        yield Place(server, name, up)
 
 
 # -- signers ----------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .server import LiveServer, remove, temp_data_dir
+from .server import LiveServer, own_server
 from .test_hostile import BAD_HTTP, Reply, assert_serving, raw_request, read_reply
 from .test_s3_auth import sign_v4, signed_chunks
 
@@ -181,13 +181,10 @@ def test_many_header_lines(server: LiveServer) -> None:
 # -- timeouts, on a server of their own -------------------------------------------------------
 @pytest.fixture(scope="module")
 def quick() -> Iterator[LiveServer]:
-    srv = LiveServer(data_dir=temp_data_dir(), env={"SHOAL_HEADER_TIMEOUT": str(LIMIT),
-                                                    "SHOAL_BODY_TIMEOUT": str(LIMIT)})
-    srv.start()
-    make_bucket(srv, "quick")
-    yield srv
-    srv.stop()
-    remove(srv.data_dir)
+    with own_server(env={"SHOAL_HEADER_TIMEOUT": str(LIMIT),
+                         "SHOAL_BODY_TIMEOUT": str(LIMIT)}) as srv:
+        make_bucket(srv, "quick")
+        yield srv
 
 
 class Latency:

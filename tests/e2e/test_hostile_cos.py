@@ -24,6 +24,7 @@ from .test_hostile import (
     md5_header,
     parts_doc,
     run_case,
+    stocked_bucket,
     tags_doc,
 )
 
@@ -96,17 +97,8 @@ def corpus() -> list[Case]:
 @pytest.fixture(scope="module")
 def cos_target(server: LiveServer, s3) -> Iterator[Target]:  # noqa: ANN001
     name = f"hostile-cos-{os.getpid()}-1250000000"
-    s3.create_bucket(Bucket=name)
-    s3.put_object(Bucket=name, Key="obj", Body=b"0123456789")
-    up = s3.create_multipart_upload(Bucket=name, Key="mp")["UploadId"]
-    etag = s3.upload_part(Bucket=name, Key="mp", UploadId=up, PartNumber=1, Body=b"p")["ETag"]
-    yield Target(server, name, up, etag, sign=cos_sign)
-    for u in s3.list_multipart_uploads(Bucket=name).get("Uploads", []):
-        s3.abort_multipart_upload(Bucket=name, Key=u["Key"], UploadId=u["UploadId"])
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
-        for obj in page.get("Contents", []):
-            s3.delete_object(Bucket=name, Key=obj["Key"])
-    s3.delete_bucket(Bucket=name)
+    with stocked_bucket(s3, name, {"obj": b"0123456789"}, part=b"p") as (up, etag):
+        yield Target(server, name, up, etag, sign=cos_sign)
 
 
 @pytest.mark.parametrize("mode", ["raw", "client"])

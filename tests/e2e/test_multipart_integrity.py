@@ -17,24 +17,21 @@ from botocore.exceptions import ClientError
 from shoal.store.sqlite import SqliteMetaStore
 
 from .conftest import make_client
-from .server import LiveServer, remove, temp_data_dir
+from .server import LiveServer, own_server
 from .test_multipart_support import MIN_PART, code_of, complete, data, upload_parts
 
 ROUNDS = 30
 
 
 @pytest.fixture(scope="module")
-def own_server() -> Iterator[LiveServer]:
-    srv = LiveServer(data_dir=temp_data_dir())
-    srv.start()
-    yield srv
-    srv.stop()
-    remove(srv.data_dir)
+def integrity_server() -> Iterator[LiveServer]:
+    with own_server() as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
-def c3(own_server: LiveServer) -> Any:
-    client = make_client(own_server.endpoint)
+def c3(integrity_server: LiveServer) -> Any:
+    client = make_client(integrity_server.endpoint)
     client.create_bucket(Bucket="integrity")
     return client
 
@@ -89,8 +86,8 @@ def _race(c3: Any, other: Any, key: str, upload_id: str, etags: list[str],
     return results["complete"], results["abort"]
 
 
-def test_complete_racing_abort(own_server: LiveServer, c3: Any) -> None:
-    other = make_client(own_server.endpoint)
+def test_complete_racing_abort(integrity_server: LiveServer, c3: Any) -> None:
+    other = make_client(integrity_server.endpoint)
     tally = {"complete": 0, "abort": 0}
     for i in range(ROUNDS):
         key = f"race/{i}"
@@ -109,10 +106,10 @@ def test_complete_racing_abort(own_server: LiveServer, c3: Any) -> None:
         listed = c3.list_multipart_uploads(Bucket="integrity", Prefix=key).get("Uploads", [])
         assert listed == []
     assert sum(tally.values()) == ROUNDS
-    _assert_no_orphans(own_server.data_dir)
+    _assert_no_orphans(integrity_server.data_dir)
 
 
-def test_no_orphaned_blobs(own_server: LiveServer, c3: Any) -> None:
+def test_no_orphaned_blobs(integrity_server: LiveServer, c3: Any) -> None:
     b = "integrity"
     # aborted upload
     upload_id, _ = upload_parts(c3, b, "aborted", [b"a", b"b", b"c"])
@@ -147,7 +144,7 @@ def test_no_orphaned_blobs(own_server: LiveServer, c3: Any) -> None:
                        ContentMD5="AAAAAAAAAAAAAAAAAAAAAA==")
     # an upload left open keeps its parts
     open_id, _ = upload_parts(c3, b, "open", [b"kept"])
-    _assert_no_orphans(own_server.data_dir)
+    _assert_no_orphans(integrity_server.data_dir)
     assert c3.get_object(Bucket=b, Key="replaced")["Body"].read() == data(MIN_PART, 5) + b"3"
     assert c3.get_object(Bucket=b, Key="retried")["Body"].read() == b"x"
     assert c3.list_parts(Bucket=b, Key="open", UploadId=open_id)["Parts"][0]["Size"] == 4
@@ -158,8 +155,8 @@ def test_no_orphaned_blobs(own_server: LiveServer, c3: Any) -> None:
     c3.abort_multipart_upload(Bucket=b, Key="bad", UploadId=upload_id)
     for obj in c3.list_objects_v2(Bucket=b).get("Contents", []):
         c3.delete_object(Bucket=b, Key=obj["Key"])
-    assert _blob_files(own_server.data_dir) == set()
-    assert os.listdir(os.path.join(own_server.data_dir, "tmp")) == []
+    assert _blob_files(integrity_server.data_dir) == set()
+    assert os.listdir(os.path.join(integrity_server.data_dir, "tmp")) == []
 
 
 def _assert_no_orphans(data_dir: str) -> None:
@@ -170,12 +167,12 @@ def _assert_no_orphans(data_dir: str) -> None:
     assert os.listdir(os.path.join(data_dir, "tmp")) == []
 
 
-def test_get_survives_the_object_being_replaced(own_server: LiveServer, c3: Any) -> None:
+def test_get_survives_the_object_being_replaced(integrity_server: LiveServer, c3: Any) -> None:
     size = 16 * 1024 * 1024
     old = [data(size, 31), data(size, 32)]
     upload_id, etags = upload_parts(c3, "integrity", "replaced-while-read", old)
     complete(c3, "integrity", "replaced-while-read", upload_id, dict(enumerate(etags, 1)))
-    reader = make_client(own_server.endpoint)
+    reader = make_client(integrity_server.endpoint)
     body = reader.get_object(Bucket="integrity", Key="replaced-while-read")["Body"]
     first = body.read(1024 * 1024)
     upload_id, etags = upload_parts(c3, "integrity", "replaced-while-read", [b"new"])

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from ..contract.test_metastore import pg_schema
 from .conftest import make_client
-from .server import LiveServer, remove, temp_data_dir
+from .server import LiveServer, own_server
 
 MIB = 1024 * 1024
 KEYS = ["a", "a/b", "a/c/d", "b", "é", "z\U0001f600", "z\uffff", "A", "a b", "a%2F"]
@@ -30,13 +30,8 @@ def pg_server() -> Iterator[tuple[LiveServer, str]]:
     with pg_schema() as dsn:
         assert dsn.startswith("postgresql://"), "the server recognises only URL DSNs"
         dsn += f"&application_name=shoal-e2e-{uuid.uuid4().hex[:12]}"
-        srv = LiveServer(data_dir=temp_data_dir(), workers=2, env={"SHOAL_META_DSN": dsn})
-        try:
-            srv.start()
+        with own_server(workers=2, env={"SHOAL_META_DSN": dsn}) as srv:
             yield srv, dsn
-        finally:
-            srv.stop()
-            remove(srv.data_dir)
 
 
 @pytest.fixture(scope="module")

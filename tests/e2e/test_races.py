@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +22,7 @@ import pytest
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
-from .server import ACCESS_KEY, SECRET_KEY, LiveServer, remove, temp_data_dir
+from .server import ACCESS_KEY, SECRET_KEY, LiveServer, fsck_clean, own_server, with_sitecustomize
 
 ROUNDS = int(os.environ.get("SHOAL_RACE_ROUNDS", "8"))
 BUCKET = "races"
@@ -40,12 +38,9 @@ def make_client(endpoint: str) -> Any:
 
 @pytest.fixture(scope="module")
 def racer() -> Iterator[LiveServer]:
-    srv = LiveServer(data_dir=temp_data_dir(), workers=2)
-    srv.start()
-    make_client(srv.endpoint).create_bucket(Bucket=BUCKET)
-    yield srv
-    srv.stop()
-    remove(srv.data_dir)
+    with own_server(workers=2) as srv:
+        make_client(srv.endpoint).create_bucket(Bucket=BUCKET)
+        yield srv
 
 
 @pytest.fixture(scope="module")
@@ -253,18 +248,12 @@ fs.FsBlobStore.open = open_slowly
 def slow_reader(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
     """A server whose blob opens take 0.5 s while a flag file exists."""
     hooks = tmp_path_factory.mktemp("slow-open")
-    (hooks / "sitecustomize.py").write_text(SLOW_OPEN)
     flag = hooks / "flag"
-    path = os.environ.get("PYTHONPATH", "")
-    srv = LiveServer(data_dir=temp_data_dir(), env={
-        "PYTHONPATH": f"{hooks}{os.pathsep}{path}" if path else str(hooks),
-        "SHOAL_TEST_SLOW_OPEN_FLAG": str(flag)})
-    srv.start()
-    s3 = make_client(srv.endpoint)
-    s3.create_bucket(Bucket=BUCKET)
-    yield s3, flag
-    srv.stop()
-    remove(srv.data_dir)
+    env = {**with_sitecustomize(hooks, SLOW_OPEN), "SHOAL_TEST_SLOW_OPEN_FLAG": str(flag)}
+    with own_server(env=env) as srv:
+        s3 = make_client(srv.endpoint)
+        s3.create_bucket(Bucket=BUCKET)
+        yield s3, flag
 
 
 def read_while(s3: Any, flag: Any, key: str, writer: Callable[[], Any]) -> Outcome:
@@ -304,7 +293,4 @@ def test_get_racing_delete(slow_reader: tuple[Any, Any]) -> None:
 
 def test_zz_no_leaks(racer: LiveServer) -> None:
     """After all the races (this test runs last in the module): no orphan blob, no temp file."""
-    cmd = [sys.executable, "-m", "shoal", "fsck", "--data-dir", racer.data_dir, "--grace", "0"]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0 and "clean: no problems found" in run.stdout, \
-        run.stdout + run.stderr
+    fsck_clean(racer.data_dir)

@@ -26,7 +26,7 @@ from xml.etree import ElementTree
 import pytest
 import requests
 
-from .server import LiveServer, remove, temp_data_dir
+from .server import LiveServer, own_server
 from .test_s3_auth import sign_v4
 
 SECONDS = float(os.environ.get("SHOAL_SOAK_SECONDS", "8"))
@@ -267,11 +267,8 @@ def slope_mib_per_min(samples: list[tuple[float, float]]) -> float:
 
 @pytest.fixture(scope="module")
 def soak_server() -> Iterator[LiveServer]:
-    srv = LiveServer(data_dir=temp_data_dir())
-    srv.start()
-    yield srv
-    srv.stop()
-    remove(srv.data_dir)
+    with own_server() as srv:
+        yield srv
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="samples /proc/<pid>")

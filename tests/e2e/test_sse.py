@@ -10,35 +10,27 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import itertools
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from .conftest import make_client
-from .server import ACCESS_KEY, SECRET_KEY, LiveServer, remove, temp_data_dir
+from .conftest import make_client, unique_name
+from .server import LiveServer, files_containing, fsck, kms_create, own_server, shoal_cli
 
 MARK = b"SHOAL-RECOGNISABLE-PLAINTEXT-"
 KEY = bytes(range(32))  # the customer's key (SSE-C)
 KEY_B = bytes(range(1, 33))
 MIN_PART = 5 * 1024 * 1024
-_names = itertools.count()
 
 
 @pytest.fixture(scope="module")
 def sse_server() -> Iterator[LiveServer]:
-    data = temp_data_dir()
-    srv = LiveServer(data_dir=data, extra_args=["--allow-insecure-ssec"])
-    srv.start()
-    yield srv
-    srv.stop()
-    remove(data)
+    with own_server(extra_args=["--allow-insecure-ssec"]) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
@@ -48,21 +40,9 @@ def s3c(sse_server: LiveServer) -> Any:
 
 @pytest.fixture
 def bkt(s3c: Any) -> str:
-    name = f"sse-{os.getpid()}-{next(_names)}"
+    name = unique_name("sse")
     s3c.create_bucket(Bucket=name)
     return name
-
-
-def shoal(server: LiveServer, *args: str) -> Any:
-    """Run a ``shoal`` admin command on the server's data dir; its JSON output."""
-    env = dict(os.environ, SHOAL_ACCESS_KEY=ACCESS_KEY, SHOAL_SECRET_KEY=SECRET_KEY)
-    out = subprocess.run([sys.executable, "-m", "shoal", *args, "--data-dir", server.data_dir,
-                          "--json"], env=env, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
-
-
-def kms_key(server: LiveServer) -> str:
-    return str(shoal(server, "kms", "create")["key_id"])
 
 
 def ssec(key: bytes = KEY, prefix: str = "") -> dict[str, Any]:
@@ -86,21 +66,11 @@ def body(n: int, tag: str) -> bytes:
     return (unit * (n // len(unit) + 1))[:n]
 
 
-def files_containing(root: str, needles: list[bytes]) -> list[str]:
-    found = []
-    for folder, _, names in os.walk(root):
-        for name in names:
-            path = os.path.join(folder, name)
-            with open(path, "rb") as f:
-                content = f.read()
-            found += [f"{path}: {n[:40]!r}" for n in needles if n in content]
-    return found
-
-
 MODES: dict[str, Callable[[LiveServer], dict[str, Any]]] = {
     "sse-s3": lambda srv: {"ServerSideEncryption": "AES256"},
     "kms-default": lambda srv: {"ServerSideEncryption": "aws:kms"},
-    "kms-named": lambda srv: {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key(srv)},
+    "kms-named": lambda srv: {"ServerSideEncryption": "aws:kms",
+                              "SSEKMSKeyId": kms_create(srv.data_dir)},
     "sse-c": lambda srv: ssec(),
 }
 
@@ -130,7 +100,7 @@ def test_each_mode_round_trips_with_its_headers(sse_server: LiveServer, s3c: Any
 
 def test_nothing_on_disk_gives_the_plaintext_or_the_key_away(sse_server: LiveServer, s3c: Any,
                                                              bkt: str) -> None:
-    named = kms_key(sse_server)
+    named = kms_create(sse_server.data_dir)
     for key, args in (("s3", {"ServerSideEncryption": "AES256"}),
                       ("kms", {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": named}),
                       ("kms-default", {"ServerSideEncryption": "aws:kms"}),
@@ -193,12 +163,8 @@ def test_sse_c_errors(s3c: Any, bkt: str) -> None:
 @pytest.fixture(scope="module")
 def strict_server() -> Iterator[LiveServer]:
     """A server without --allow-insecure-ssec (whatever the environment says)."""
-    data = temp_data_dir()
-    srv = LiveServer(data_dir=data, env={"SHOAL_ALLOW_INSECURE_SSEC": ""})
-    srv.start()
-    yield srv
-    srv.stop()
-    remove(data)
+    with own_server(env={"SHOAL_ALLOW_INSECURE_SSEC": ""}) as srv:
+        yield srv
 
 
 def test_sse_c_needs_https_or_the_flag(strict_server: LiveServer) -> None:
@@ -222,11 +188,11 @@ def test_kms_keys(sse_server: LiveServer, s3c: Any, bkt: str) -> None:
     err = code_of(lambda: s3c.put_object(Bucket=bkt, Key="k", Body=b"d",
                                          ServerSideEncryption="aws:kms", SSEKMSKeyId="no-such"))
     assert err == (400, "KMS.NotFoundException")
-    made = shoal(sse_server, "kms", "create", "--id", f"e2e-{os.getpid()}")
+    made = shoal_cli(sse_server.data_dir, "kms", "create", "--id", f"e2e-{os.getpid()}")
     assert made["key_id"] == f"e2e-{os.getpid()}"
-    listed = [k["key_id"] for k in shoal(sse_server, "kms", "list")]
+    listed = [k["key_id"] for k in shoal_cli(sse_server.data_dir, "kms", "list")]
     assert made["key_id"] in listed and all("material" not in k for k in
-                                            shoal(sse_server, "kms", "list"))
+                                            shoal_cli(sse_server.data_dir, "kms", "list"))
     context = base64.b64encode(json.dumps({"team": "blue"}).encode()).decode()
     put = s3c.put_object(Bucket=bkt, Key="k", Body=b"data", ServerSideEncryption="aws:kms",
                          SSEKMSKeyId=made["key_id"], SSEKMSEncryptionContext=context)
@@ -240,7 +206,7 @@ def test_kms_keys(sse_server: LiveServer, s3c: Any, bkt: str) -> None:
 
 
 def test_bucket_default_encryption_is_real(sse_server: LiveServer, s3c: Any, bkt: str) -> None:
-    named = kms_key(sse_server)
+    named = kms_create(sse_server.data_dir)
     s3c.put_bucket_encryption(Bucket=bkt, ServerSideEncryptionConfiguration={"Rules": [{
         "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms",
                                                "KMSMasterKeyID": named}}]})
@@ -290,6 +256,5 @@ def test_copies_between_modes(sse_server: LiveServer, s3c: Any, bkt: str) -> Non
 def test_fsck_agrees_with_encrypted_data(sse_server: LiveServer, s3c: Any, bkt: str) -> None:
     s3c.put_object(Bucket=bkt, Key="s3", Body=body(70_000, "f"), ServerSideEncryption="AES256")
     s3c.put_object(Bucket=bkt, Key="c", Body=body(10, "f"), **ssec())
-    out = subprocess.run([sys.executable, "-m", "shoal", "fsck", "--data-dir",
-                          sse_server.data_dir], capture_output=True, text=True)
+    out = fsck(sse_server.data_dir)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -2,35 +2,26 @@
 
 from __future__ import annotations
 
-import itertools
-import os
 from collections.abc import Iterator
 
 import pytest
 from qcloud_cos import CosConfig, CosS3Client
 
-from ..conftest import make_client
-from ..server import (
-    ACCESS_KEY,
-    SECRET_KEY,
-    LiveServer,
-    seeded_server,
-)
+from ..conftest import empty_and_delete, make_client, unique_name
+from ..server import ACCESS_KEY, COS_SERVE_ARGS, SECRET_KEY, LiveServer, seeded_server
 from .wire import REGION, Wire
-
-_counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
 def cos_server() -> Iterator[LiveServer]:
-    with seeded_server(["--cos-domain", "cos.local", "--domain", "localhost",
-                        "--allow-insecure-ssec"]) as srv:
+    with seeded_server(COS_SERVE_ARGS) as srv:
         yield srv
 
 
-def make_cos(port: int, secret_key: str = SECRET_KEY) -> CosS3Client:
+def make_cos(port: int, secret_key: str = SECRET_KEY, *,
+             access_key: str = ACCESS_KEY) -> CosS3Client:
     """dialects.md section 9 recipe: TCP to 127.0.0.1, Host <bucket>.cos.<region>.myqcloud.com."""
-    conf = CosConfig(Region=REGION, SecretId=ACCESS_KEY, SecretKey=secret_key, Scheme="http",
+    conf = CosConfig(Region=REGION, SecretId=access_key, SecretKey=secret_key, Scheme="http",
                      IP="127.0.0.1", Port=port, ServiceDomain=f"127.0.0.1:{port}")
     return CosS3Client(conf, retry=0)
 
@@ -52,7 +43,7 @@ def wire(cos_server: LiveServer) -> Wire:
 
 
 def new_bucket_name() -> str:
-    return f"cos-{os.getpid()}-{next(_counter)}-1250000000"
+    return unique_name("cos", "-1250000000")
 
 
 @pytest.fixture
@@ -61,12 +52,3 @@ def cos_bucket(cos: CosS3Client, boto) -> Iterator[str]:  # noqa: ANN001
     cos.create_bucket(Bucket=name)
     yield name
     empty_and_delete(boto, name)
-
-
-def empty_and_delete(boto, name: str) -> None:  # noqa: ANN001
-    for up in boto.list_multipart_uploads(Bucket=name).get("Uploads", []):
-        boto.abort_multipart_upload(Bucket=name, Key=up["Key"], UploadId=up["UploadId"])
-    for page in boto.get_paginator("list_objects_v2").paginate(Bucket=name):
-        for obj in page.get("Contents", []):
-            boto.delete_object(Bucket=name, Key=obj["Key"])
-    boto.delete_bucket(Bucket=name)

@@ -5,25 +5,20 @@ and tagging."""
 
 from __future__ import annotations
 
-import itertools
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from qcloud_cos import CosConfig, CosS3Client
+from qcloud_cos import CosS3Client
 from qcloud_cos.cos_exception import CosServiceError
 
+from ..conftest import add_user, empty_and_delete
 from ..server import LiveServer
-from .conftest import empty_and_delete, new_bucket_name
-from .wire import REGION, Wire, ci
+from .conftest import make_cos, new_bucket_name
+from .wire import Wire, ci
 
 ALL_USERS = "http://cam.qcloud.com/groups/global/AllUsers"
-_names = itertools.count()
 
 
 @dataclass
@@ -34,16 +29,9 @@ class CosAccount:
 
 
 def add_account(srv: LiveServer, label: str) -> CosAccount:
-    name = f"{label}-{os.getpid()}-{next(_names)}"
-    cmd = [sys.executable, "-m", "shoal", "user", "add", name, "--data-dir", srv.data_dir,
-           "--json"]
-    out = json.loads(subprocess.run(cmd, capture_output=True, text=True, timeout=60,
-                                    check=True).stdout)
-    conf = CosConfig(Region=REGION, SecretId=out["access_key"], SecretKey=out["secret_key"],
-                     Scheme="http", IP="127.0.0.1", Port=srv.port,
-                     ServiceDomain=f"127.0.0.1:{srv.port}")
+    out = add_user(srv, label)
     return CosAccount(out["user"]["canonical_id"], out["user"]["display_name"],
-                      CosS3Client(conf, retry=0))
+                      make_cos(srv.port, out["secret_key"], access_key=out["access_key"]))
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,6 @@ import base64
 import hashlib
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +16,7 @@ from qcloud_cos import CosS3Client
 from qcloud_cos.cos_exception import CosServiceError
 
 from ..conftest import make_client
-from ..server import ACCESS_KEY, SECRET_KEY, LiveServer, remove, temp_data_dir
+from ..server import COS_SERVE_ARGS, LiveServer, files_containing, kms_create, own_server
 from .conftest import empty_and_delete, make_cos, new_bucket_name
 
 MiB = 1024 * 1024
@@ -32,13 +30,8 @@ SSEC = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": KEY_B64,
 
 @pytest.fixture(scope="module")
 def sse_cos_server() -> Iterator[LiveServer]:
-    data = temp_data_dir()
-    srv = LiveServer(data_dir=data, extra_args=["--cos-domain", "cos.local", "--domain",
-                                                "localhost", "--allow-insecure-ssec"])
-    srv.start()
-    yield srv
-    srv.stop()
-    remove(data)
+    with own_server(extra_args=COS_SERVE_ARGS) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +49,7 @@ def bucket(cos: CosS3Client, sse_cos_server: LiveServer) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def kms_id(sse_cos_server: LiveServer) -> str:
-    env = dict(os.environ, SHOAL_ACCESS_KEY=ACCESS_KEY, SHOAL_SECRET_KEY=SECRET_KEY)
-    out = subprocess.run([sys.executable, "-m", "shoal", "kms", "create", "--data-dir",
-                          sse_cos_server.data_dir, "--json"], env=env, capture_output=True,
-                         text=True, check=True)
-    return str(json.loads(out.stdout)["key_id"])
+    return kms_create(sse_cos_server.data_dir)
 
 
 def body(n: int, tag: str) -> bytes:
@@ -165,8 +154,4 @@ def test_bucket_default_and_nothing_on_disk(cos: CosS3Client, bucket: str,
     for key, kw in (("default", {}), ("mp-default", {}), ("c", SSEC)):
         assert read(cos, bucket, key, **kw)[1] == data
     needles = [MARK + b"secret", KEY, KEY_B64.encode()]
-    for folder, _, names in os.walk(sse_cos_server.data_dir):
-        for name in names:
-            with open(os.path.join(folder, name), "rb") as f:
-                content = f.read()
-            assert not any(n in content for n in needles), os.path.join(folder, name)
+    assert not files_containing(sse_cos_server.data_dir, needles)
