@@ -279,7 +279,7 @@ def test_request_ids_everywhere(server: LiveServer, s3, bucket: str) -> None:  #
 
 
 @pytest.mark.parametrize(("method", "query"), [("PUT", "website"), ("GET", "torrent"),
-                                               ("GET", "website"), ("PUT", "lifecycle")])
+                                               ("GET", "website"), ("PUT", "logging")])
 def test_unsupported_operation(server: LiveServer, bucket: str, method: str,
                                query: str) -> None:
     key = "/k" if query == "torrent" else ""

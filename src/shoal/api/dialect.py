@@ -71,6 +71,9 @@ class Dialect:
     forbid_overwrite_header: ClassVar[str | None] = None  # COS: x-cos-forbid-overwrite
     # S3 deletes a bucket holding only unfinished uploads (aborting them); COS refuses.
     delete_bucket_aborts_uploads: ClassVar[bool] = True
+    # A lifecycle Date must be midnight UTC (S3); COS: midnight at the offset written
+    # (its documents use Beijing time, ``...T00:00:00+08:00``).
+    lifecycle_dates_any_offset: ClassVar[bool] = False
 
     def h(self, suffix: str) -> str:
         """Dialect header name: ``h("meta-")`` -> ``x-amz-meta-``."""

@@ -19,6 +19,7 @@ STATUS: dict[str, int] = {
     "AccessForbidden": 403,  # a CORS preflight no rule allows
     "NoSuchCORSConfiguration": 404,
     "NoSuchPublicAccessBlockConfiguration": 404,
+    "NoSuchLifecycleConfiguration": 404,
     "ServerSideEncryptionConfigurationNotFoundError": 404,
     "AuthorizationHeaderMalformed": 400,
     "AuthorizationQueryParametersError": 400,

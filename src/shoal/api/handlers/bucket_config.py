@@ -1,15 +1,16 @@
 """Bucket configuration sub-resources kept in the bucket's config: tagging, default
-encryption and the public access block (``?tagging``, ``?encryption``, ``?publicAccessBlock``),
-and what they do to objects written into the bucket."""
+encryption, the public access block and lifecycle (``?tagging``, ``?encryption``,
+``?publicAccessBlock``, ``?lifecycle``), and what they do to objects written into the bucket."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ...core import lifecycle as rules
 from ...core.buckets import check_acl_allowed, default_sse
 from ...core.errors import ShoalError
 from ...core.model import ObjectMeta
-from .. import xmldoc
+from .. import lifecycle, xmldoc
 from ..body import read_document
 from ..context import Ctx
 from ..response import Response
@@ -149,6 +150,29 @@ async def put_public_access_block(ctx: Ctx) -> Response:
 
 async def delete_public_access_block(ctx: Ctx) -> Response:
     await ctx.core.buckets.set_config(ctx.bucket, "public_access_block", None)
+    return Response.empty(204)
+
+
+# -- lifecycle ---------------------------------------------------------------------------------
+
+
+async def get_bucket_lifecycle(ctx: Ctx) -> Response:
+    bucket = await ctx.core.buckets.get(ctx.bucket)
+    stored = rules.from_config(bucket.config.get("lifecycle"))
+    if not stored:
+        raise ShoalError("NoSuchLifecycleConfiguration", "The lifecycle configuration does not "
+                         "exist", BucketName=ctx.bucket)
+    return Response.xml(ctx.d.xml("LifecycleConfiguration", lifecycle.render(stored)))
+
+
+async def put_bucket_lifecycle(ctx: Ctx) -> Response:
+    parsed = lifecycle.parse(await read_document(ctx.req), ctx.d.lifecycle_dates_any_offset)
+    await ctx.core.buckets.set_config(ctx.bucket, "lifecycle", rules.to_config(parsed))
+    return Response.empty(200)
+
+
+async def delete_bucket_lifecycle(ctx: Ctx) -> Response:
+    await ctx.core.buckets.set_config(ctx.bucket, "lifecycle", None)
     return Response.empty(204)
 
 

@@ -62,6 +62,7 @@ class CosDialect(Dialect):
     emit_standard_storage_class = False
     # COS refuses to delete a bucket that holds unfinished uploads (BucketNotEmpty).
     delete_bucket_aborts_uploads = False
+    lifecycle_dates_any_offset = True
 
     def __init__(self, domains: Sequence[str], min_part_size: int) -> None:
         self.domains = [d.lower().strip(".") for d in domains if d.strip(".")]
