@@ -5,12 +5,15 @@ from __future__ import annotations
 import gc
 import os
 import time
+from functools import partial
 
 from .api.dialect import Dialect
 from .api.server import ShoalApp
+from .background import LOCK_NAME, ProcessLock, sweep_forever
 from .config import Config
 from .core.accounts import AccountService
 from .core.auth import Keyring
+from .core.lifecycle_sweep import LifecycleSweeper
 from .core.ports import Store
 from .core.secrets import SecretBox, load_master_key
 from .core.services import Core
@@ -70,7 +73,11 @@ def build(config: Config) -> ShoalApp:
     users = accounts(config, meta)
     core = Core.build(meta, blobs, users)
     keys = keyring(config, users)
-    return ShoalApp(core, dialects(config), keys, config, on_shutdown=meta.close)
+    sweeper = LifecycleSweeper(core, config.lifecycle_day)
+    lock = ProcessLock(os.path.join(config.data_dir, LOCK_NAME))
+    sweeps = partial(sweep_forever, sweeper, lock, config.lifecycle_interval)
+    return ShoalApp(core, dialects(config), keys, config, on_shutdown=meta.close,
+                    background=[sweeps])
 
 
 def create_app() -> ShoalApp:

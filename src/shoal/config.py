@@ -45,6 +45,8 @@ class Config:
     extra_keys: dict[str, str] = field(default_factory=dict)  # access key -> secret key
     # SSE-C over plain HTTP: the customer's key crosses the network in the clear (README).
     allow_insecure_ssec: bool = False
+    lifecycle_interval: float = 3600.0  # seconds between two lifecycle sweeps
+    lifecycle_day: float = 86400.0  # the length of a lifecycle "day" (shorter in tests)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Config:
@@ -60,6 +62,8 @@ class Config:
         cfg.meta_dsn = env.get("SHOAL_META_DSN", "")
         cfg.log_level = env.get("SHOAL_LOG_LEVEL", cfg.log_level)
         cfg.allow_insecure_ssec = _flag(env.get("SHOAL_ALLOW_INSECURE_SSEC", ""))
+        cfg.lifecycle_interval = _seconds(env, "SHOAL_LIFECYCLE_INTERVAL", cfg.lifecycle_interval)
+        cfg.lifecycle_day = _seconds(env, "SHOAL_LIFECYCLE_DAY_SECONDS", cfg.lifecycle_day)
         ak, sk = env.get("SHOAL_ACCESS_KEY"), env.get("SHOAL_SECRET_KEY")
         if ak and sk:
             cfg.access_key, cfg.secret_key, cfg.dev_credentials = ak, sk, False
@@ -84,11 +88,24 @@ class Config:
             "SHOAL_LOG_LEVEL": self.log_level,
             "SHOAL_EXTRA_KEYS": ",".join(f"{k}:{s}" for k, s in self.extra_keys.items()),
             "SHOAL_ALLOW_INSECURE_SSEC": "1" if self.allow_insecure_ssec else "",
+            "SHOAL_LIFECYCLE_INTERVAL": repr(self.lifecycle_interval),
+            "SHOAL_LIFECYCLE_DAY_SECONDS": repr(self.lifecycle_day),
         }
         if not self.dev_credentials:
             env["SHOAL_ACCESS_KEY"] = self.access_key
             env["SHOAL_SECRET_KEY"] = self.secret_key
         return env
+
+
+def _seconds(env: dict[str, str], name: str, default: float) -> float:
+    """A positive number of seconds from ``env[name]`` (absent or empty: ``default``)."""
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    value = float(text)
+    if not value > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, not {text!r}")
+    return value
 
 
 def _flag(value: str) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from ..config import Config
@@ -121,12 +121,15 @@ def _decode(value: bytes) -> str:
 
 class ShoalApp:
     def __init__(self, core: Core, dialects: list[Dialect], keys: Keyring, config: Config,
-                 on_shutdown: Callable[[], None] | None = None) -> None:
+                 on_shutdown: Callable[[], None] | None = None,
+                 background: Sequence[Callable[[], Awaitable[None]]] = ()) -> None:
         self.core = core
         self.dialects = dialects
         self.keys = keys
         self.config = config
         self.on_shutdown = on_shutdown
+        self.background = background  # jobs run as tasks from start-up to shutdown
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -234,8 +237,12 @@ class ShoalApp:
         while True:
             msg = await receive()
             if msg["type"] == "lifespan.startup":
+                self._tasks = [asyncio.create_task(job()) for job in self.background]
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
+                for task in self._tasks:
+                    task.cancel()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
                 if self.on_shutdown is not None:
                     self.on_shutdown()
                 await send({"type": "lifespan.shutdown.complete"})

@@ -5,14 +5,16 @@ encryption, the public access block and lifecycle (``?tagging``, ``?encryption``
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from ...core import lifecycle as rules
 from ...core.buckets import check_acl_allowed, default_sse
 from ...core.errors import ShoalError
-from ...core.model import ObjectMeta
+from ...core.model import ObjectMeta, ObjectRecord
 from .. import lifecycle, xmldoc
 from ..body import read_document
 from ..context import Ctx
+from ..headers import http_date
 from ..response import Response
 from ..xmldoc import E, raw
 
@@ -174,6 +176,21 @@ async def put_bucket_lifecycle(ctx: Ctx) -> Response:
 async def delete_bucket_lifecycle(ctx: Ctx) -> Response:
     await ctx.core.buckets.set_config(ctx.bucket, "lifecycle", None)
     return Response.empty(204)
+
+
+async def expiration_header(ctx: Ctx, record: ObjectRecord) -> dict[str, str]:
+    """``x-amz-expiration`` for an object an enabled Expiration rule of its bucket applies to
+    (the earliest one): when it expires and by which rule."""
+    bucket = await ctx.core.buckets.lookup(record.bucket)
+    config = bucket.config.get("lifecycle") if bucket is not None else None
+    if not config:
+        return {}
+    due = rules.object_expiry(rules.from_config(config), record.key, record.size,
+                              record.meta.tags, record.last_modified, ctx.config.lifecycle_day)
+    if due is None:
+        return {}
+    value = f'expiry-date="{http_date(due[0])}", rule-id="{quote(due[1], safe=" -_.~")}"'
+    return {ctx.d.h("expiration"): value}
 
 
 # -- what a bucket's settings do to a new object -----------------------------------------------

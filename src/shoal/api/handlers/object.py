@@ -31,7 +31,7 @@ from ..pacing import paced
 from ..response import Response
 from ..sse import key_md5, read_kek, same_kek, sse_c_key, write_kek
 from ..xmldoc import E, iso8601, raw
-from .bucket_config import apply_bucket_settings
+from .bucket_config import apply_bucket_settings, expiration_header
 
 MAX_DELETE = 1000
 
@@ -60,7 +60,9 @@ async def put_object(ctx: Ctx) -> Response:
     assert req.body is not None
     record = await ctx.core.objects.put(ctx.bucket, ctx.key, meta, req.body, expect, ctx.owner,
                                         write_conditions(req, ctx.d))
-    return Response.empty(200, _write_headers(ctx, record))
+    headers = _write_headers(ctx, record)
+    headers.update(await expiration_header(ctx, record))
+    return Response.empty(200, headers)
 
 
 async def _get_or_head(ctx: Ctx, head: bool) -> Response:
@@ -100,6 +102,7 @@ async def _get_or_head_once(ctx: Ctx, head: bool) -> Response:
         raise
     headers = object_headers(record, ctx.d, req)
     headers.update(sse_response_headers(record.meta.sse, ctx.d, key_md5(ctx)))
+    headers.update(await expiration_header(ctx, record))
     rng, status = _select(ctx, record, headers)
     length = rng.length if rng is not None else record.size
     headers["Content-Length"] = str(length)
