@@ -397,6 +397,29 @@ def test_delete_object(store: MetaStore) -> None:
     assert store.list_objects("bkt", "", "", 10) == []
 
 
+def test_delete_object_of_given_segments(store: MetaStore) -> None:
+    """With segments, only the object examined is deleted, never one that replaced it."""
+    first = rec("k", blobs=[new_blob_id()])
+    store.put_object(first)
+    second = rec("k", blobs=[new_blob_id(), new_blob_id()])
+    store.put_object(second)  # replaces first
+    assert store.delete_object("bkt", "k", first.segments) is None
+    got = store.get_object("bkt", "k")
+    assert got is not None and got.segments == second.segments
+    assert [o.key for o in store.list_objects("bkt", "", "", 10)] == ["k"]
+    freed = store.delete_object("bkt", "k", second.segments)
+    assert sorted(freed or []) == sorted(s.blob for s in second.segments)
+    assert store.get_object("bkt", "k") is None
+    assert store.delete_object("bkt", "k", second.segments) is None  # gone: nothing to do
+
+
+def test_delete_object_of_given_segments_drops_inline_bytes(store: MetaStore) -> None:
+    small = rec("k", blobs=[new_inline_id()], inline=b"abc")
+    store.put_object(small)
+    assert store.delete_object("bkt", "k", small.segments) == []  # no blob-store blob to free
+    assert store.get_inline_blob(small.segments[0].blob) is None
+
+
 def test_update_object_meta_keeps_segments(store: MetaStore) -> None:
     blob = new_blob_id()
     store.put_object(rec("k", blobs=[blob]))

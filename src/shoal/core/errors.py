@@ -26,6 +26,7 @@ STATUS: dict[str, int] = {
     "BadDigest": 400,
     "BucketAlreadyExists": 409,
     "FileAlreadyExists": 409,
+    "ConditionalRequestConflict": 409,
     "BucketAlreadyOwnedByYou": 409,
     "BucketNotEmpty": 409,
     "EntityTooLarge": 400,
@@ -112,6 +113,8 @@ MESSAGES: dict[str, str] = {
     "NotImplemented": "A header you provided implies functionality that is not implemented.",
     "PreconditionFailed": "At least one of the pre-conditions you specified did not hold",
     "FileAlreadyExists": "The object already exists and the request forbids overwriting it.",
+    "ConditionalRequestConflict": "A conflicting conditional operation is currently in progress "
+    "against this resource. Please try again.",
     "RequestTimeTooSkewed": "The difference between the request time and the current time is "
     "too large.",
     "SignatureDoesNotMatch": "The request signature we calculated does not match the signature "

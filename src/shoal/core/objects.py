@@ -14,6 +14,8 @@ from .model import INLINE_MAX, ByteRange, ObjectMeta, ObjectRecord, Segment, sto
 from .ports import BlobStore, MetaStore
 from .reader import CHUNK, Extent, object_bytes, read_whole
 
+DELETE_ATTEMPTS = 10  # of a conditional delete whose object keeps being replaced
+
 
 class ObjectService:
     def __init__(self, meta: MetaStore, blobs: BlobStore) -> None:
@@ -126,9 +128,20 @@ class ObjectService:
     def _delete_checked(
         self, bucket: str, key: str, when: WriteConditions | None
     ) -> list[str] | None:
-        if when:
-            check_delete(when, self.meta.get_object(bucket, key, with_inline=False))
-        return self.meta.delete_object(bucket, key)
+        """Delete; with ``when``, the object the conditions were checked against and no other:
+        if it is replaced between the check and the delete, the check is made again on the
+        new one (a replacement that fails it is kept)."""
+        if not when:
+            return self.meta.delete_object(bucket, key)
+        for _ in range(DELETE_ATTEMPTS):
+            current = self.meta.get_object(bucket, key, with_inline=False)
+            check_delete(when, current)
+            if current is None:
+                return None
+            freed = self.meta.delete_object(bucket, key, current.segments)
+            if freed is not None:
+                return freed
+        raise ShoalError("ConditionalRequestConflict")
 
     async def copy(
         self, src: ObjectRecord, rng: ByteRange | None, bucket: str, key: str,

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import BinaryIO, Protocol
 
 from .accounts import AccessKey, User
-from .model import Bucket, ObjectRecord, ObjectSummary, Part, Upload
+from .model import Bucket, ObjectRecord, ObjectSummary, Part, Segment, Upload
 
 
 class MetaStore(Protocol):
@@ -62,8 +62,12 @@ class MetaStore(Protocol):
         Compare-and-set: raises RetryConflict if the stored object no longer has
         ``record.segments`` (it was replaced meanwhile), ShoalError("NoSuchKey") if it is gone."""
 
-    def delete_object(self, bucket: str, key: str) -> list[str] | None:
-        """Remove; returns the freed blobs, or None if there was no such object."""
+    def delete_object(
+        self, bucket: str, key: str, segments: list[Segment] | None = None
+    ) -> list[str] | None:
+        """Remove; returns the freed blobs, or None if there was no such object. With
+        ``segments``, only the object whose content is those segments (the one the caller
+        examined): None also when the object at the key was replaced meanwhile."""
 
     def list_objects(
         self, bucket: str, prefix: str, start_after: str, limit: int

@@ -21,6 +21,7 @@ from ..core.model import (
     ObjectRecord,
     ObjectSummary,
     Part,
+    Segment,
     Upload,
     is_inline,
     stored_blobs,
@@ -154,11 +155,14 @@ class MemoryMetaStore(MemoryAccounts, MemoryKms):
             new.segments, new.size, new.inline = old.segments, old.size, None
             self._objects[record.bucket][record.key] = new
 
-    def delete_object(self, bucket: str, key: str) -> list[str] | None:
+    def delete_object(
+        self, bucket: str, key: str, segments: list[Segment] | None = None
+    ) -> list[str] | None:
         with self._lock:
-            old = self._objects.get(bucket, {}).pop(key, None)
-            if old is None:
+            old = self._objects.get(bucket, {}).get(key)
+            if old is None or (segments is not None and old.segments != segments):
                 return None
+            del self._objects[bucket][key]
             keys = self._keys[bucket]
             del keys[bisect.bisect_left(keys, key)]
             return self._drop_inline(_blobs(old))

@@ -33,6 +33,7 @@ from ..core.model import (
     Bucket,
     ObjectRecord,
     Part,
+    Segment,
     Upload,
 )
 from .kms_stores import PostgresKms
@@ -55,6 +56,7 @@ from .sql import (
     obj_params,
     part_from_row,
     part_params,
+    segments_json,
     upload_from_row,
     upload_params,
 )
@@ -193,9 +195,14 @@ def _update_object_meta(conn: Conn, params: dict[str, Any]) -> int:
     return -1 if conn.execute(sql, params).fetchone() else 0
 
 
-def _delete_object(conn: Conn, bucket: str, key: str) -> list[str] | None:
-    sql = "DELETE FROM objects WHERE bucket = %s AND key = %s RETURNING segments"
-    rows = conn.execute(sql, (bucket, key)).fetchall()
+def _delete_object(
+    conn: Conn, bucket: str, key: str, segments: list[Segment] | None
+) -> list[str] | None:
+    sql = "DELETE FROM objects WHERE bucket = %s AND key = %s"
+    params: tuple[str, ...] = (bucket, key)
+    if segments is not None:
+        sql, params = sql + " AND segments = %s", (bucket, key, segments_json(segments))
+    rows = conn.execute(sql + " RETURNING segments", params).fetchall()
     return drop_inline(conn, blobs_of(rows[0][0]), "%s") if rows else None
 
 
@@ -407,10 +414,12 @@ class PostgresMetaStore(SqlReads, PostgresAccounts, PostgresKms):
         if not done:
             raise ShoalError("NoSuchKey", Key=record.key)
 
-    def delete_object(self, bucket: str, key: str) -> list[str] | None:
+    def delete_object(
+        self, bucket: str, key: str, segments: list[Segment] | None = None
+    ) -> list[str] | None:
         if _nul(bucket, key):
             return None
-        return self._run(_delete_object, bucket, key)
+        return self._run(_delete_object, bucket, key, segments)
 
     # -- multipart --------------------------------------------------------------------------
     def create_upload(self, upload: Upload) -> None:

@@ -80,12 +80,17 @@ META_COLS = ("etag", "last_modified", "owner", "storage_class", "meta", "parts",
              "checksum_type", "crc64ecma", "version_id", "upload_id")
 
 
+def segments_json(segments: Sequence[Segment]) -> str:
+    """An object's segments as stored (and as compared: the same segments, the same text)."""
+    return dumps([[s.blob, s.offset, s.length] for s in segments])
+
+
 def obj_params(r: ObjectRecord) -> dict[str, Any]:
     return {
         "bucket": r.bucket, "key": r.key, "size": r.size, "etag": r.etag,
         "last_modified": r.last_modified, "owner": r.owner,
         "storage_class": r.meta.storage_class, "meta": r.meta.to_json(),
-        "segments": dumps([[s.blob, s.offset, s.length] for s in r.segments]),
+        "segments": segments_json(r.segments),
         "parts": dumps([[p.number, p.size, p.etag, p.checksum] for p in r.parts]),
         "checksums": dumps(r.checksums), "checksum_type": r.checksum_type,
         "crc64ecma": crc_to_db(r.crc64ecma), "version_id": r.version_id,

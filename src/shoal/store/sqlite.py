@@ -25,6 +25,7 @@ from ..core.model import (
     Bucket,
     ObjectRecord,
     Part,
+    Segment,
     Upload,
 )
 from .epoch import SharedEpoch
@@ -47,6 +48,7 @@ from .sql import (
     obj_params,
     part_from_row,
     part_params,
+    segments_json,
     upload_from_row,
     upload_params,
 )
@@ -308,11 +310,16 @@ class SqliteMetaStore(SqlReads, SqliteAccounts, SqliteKms):
 
         self._batched(op)
 
-    def delete_object(self, bucket: str, key: str) -> list[str] | None:
-        sql = "DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING segments"
+    def delete_object(
+        self, bucket: str, key: str, segments: list[Segment] | None = None
+    ) -> list[str] | None:
+        sql = "DELETE FROM objects WHERE bucket = ? AND key = ?"
+        params: tuple[str, ...] = (bucket, key)
+        if segments is not None:
+            sql, params = sql + " AND segments = ?", (bucket, key, segments_json(segments))
 
         def op(conn: sqlite3.Connection) -> list[str] | None:
-            rows = conn.execute(sql, (bucket, key)).fetchall()
+            rows = conn.execute(sql + " RETURNING segments", params).fetchall()
             return drop_inline(conn, blobs_of(rows[0][0])) if rows else None
 
         return self._batched(op)
