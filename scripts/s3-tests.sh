@@ -11,9 +11,11 @@
 # Environment:
 #   S3TESTS_PYTHON   python of the suite's virtualenv (default: python3)
 #   SHOAL_PYTHON     python that can import shoal (default: <repo>/.venv/bin/python)
-#   S3TESTS_TIMEOUT  per-test timeout in seconds (default: 60)
+#   S3TESTS_TIMEOUT  per-test timeout in seconds (default: 120: lifecycle tests wait 7 "days")
 #   S3TESTS_FILES    test files relative to the checkout (default: the two below)
 #   S3TESTS_KEEP     keep the temp dir (server log, conf, junit xml) when set to 1
+#   S3TESTS_LC_DAY   seconds of a lifecycle "day", for the server (SHOAL_LIFECYCLE_DAY_SECONDS,
+#                    swept every second) and the suite (lc_debug_interval); default 10
 #
 # [s3 main], [s3 alt] and [s3 tenant] are three real Shoal accounts created with
 # `shoal user add` on the temporary data dir (ordinary users: ACLs apply to them). The server's
@@ -31,7 +33,8 @@ shift
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${S3TESTS_PYTHON:-python3}"
 SHOAL_PY="${SHOAL_PYTHON:-$ROOT/.venv/bin/python}"
-TIMEOUT="${S3TESTS_TIMEOUT:-60}"
+LC_DAY="${S3TESTS_LC_DAY:-10}"
+TIMEOUT="${S3TESTS_TIMEOUT:-120}"
 FILES="${S3TESTS_FILES:-s3tests/functional/test_s3.py s3tests/functional/test_headers.py}"
 
 ROOT_ACCESS_KEY="s3testsrootaccesskey"
@@ -56,7 +59,7 @@ trap cleanup EXIT INT TERM
 
 # The suite sends SSE-C over plain HTTP: allow it (the key crosses loopback only).
 SHOAL_ACCESS_KEY="$ROOT_ACCESS_KEY" SHOAL_SECRET_KEY="$ROOT_SECRET_KEY" SHOAL_LOG_LEVEL=warning \
-    SHOAL_ALLOW_INSECURE_SSEC=1 \
+    SHOAL_ALLOW_INSECURE_SSEC=1 SHOAL_LIFECYCLE_DAY_SECONDS="$LC_DAY" SHOAL_LIFECYCLE_INTERVAL=1 \
     "$SHOAL_PY" -m shoal serve --host 127.0.0.1 --port "$PORT" --data-dir "$WORK/data" \
     >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
@@ -123,6 +126,8 @@ bucket prefix = shoal-{random}-
 
 EOF
     section "s3 main" main
+    echo "lc_debug_interval = $LC_DAY"
+    echo
     section "s3 alt" alt
     section "s3 tenant" tenant
     section "iam" main
