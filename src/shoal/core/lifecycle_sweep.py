@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass
 
@@ -85,7 +86,8 @@ class LifecycleSweeper:
                  or r.expiration_date is not None]
         if not rules:
             return 0
-        prefix = _common_prefix([r.filter.prefix or "" for r in rules])
+        # One scan under the longest prefix that all the rules' prefixes start with.
+        prefix = os.path.commonprefix([r.filter.prefix or "" for r in rules])
         expired, marker = 0, ""
         while True:
             page = await list_page(self.core.meta, bucket.name, prefix, "", marker, BATCH)
@@ -122,12 +124,3 @@ class LifecycleSweeper:
         if deleted:
             log.info("lifecycle: rule %s expired %s/%s", due[1], bucket, obj.key)
         return int(deleted)
-
-
-def _common_prefix(prefixes: list[str]) -> str:
-    """The longest prefix every one of ``prefixes`` starts with (the listing to scan)."""
-    first, last = min(prefixes), max(prefixes)
-    n = 0
-    while n < len(first) and first[n] == last[n]:
-        n += 1
-    return first[:n]
